@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# `make run`: starts Docker, Redis, the web server, a Celery worker and beat as one group; Ctrl-C stops all of them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+export SANDCLOUD_PORT="${SANDCLOUD_PORT:-8000}"
+export SANDCLOUD_QUEUE="sandcloud-${SANDCLOUD_INSTANCE:-default}"
+mkdir -p var/log
+
+started=$(bash ops/services.sh)
+cleanup() {
+  trap - INT TERM EXIT
+  echo
+  echo "==> stopping: removing this run's sandboxes"
+  python manage.py sandbox stop --all >/dev/null 2>&1 || true
+  for service in $started; do
+    case "$service" in
+      redis) redis-cli -h 127.0.0.1 -p "${SANDCLOUD_REDIS_PORT:-6379}" shutdown nosave >/dev/null 2>&1 || true ;;
+      dockerd) pkill -TERM -x dockerd || true ;;
+    esac
+    echo "    stopped $service"
+  done
+}
+trap cleanup INT TERM EXIT
+
+python manage.py migrate --noinput -v 0
+python manage.py sandbox images
+echo "==> demo accounts"
+python manage.py demo_users
+python manage.py collectstatic --noinput -v 0
+
+echo
+echo "Sandcloud is starting at http://127.0.0.1:${SANDCLOUD_PORT}/  (Ctrl-C stops everything)"
+echo
+honcho -f ops/Procfile -d . start

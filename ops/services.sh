@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Starts the Docker Engine (with gVisor registered as the runsc runtime) and Redis when they are not answering.
+# Prints the names of the services it started, one per line, on stdout so `make run` can stop exactly those.
+set -euo pipefail
+state_dir="${SANDCLOUD_STATE_DIR:-$(pwd)/var}"
+mkdir -p "$state_dir/log"
+sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+
+ensure_runsc_runtime() {
+  local cfg=/etc/docker/daemon.json
+  if [ -f "$cfg" ] && grep -q '"runsc"' "$cfg"; then return 1; fi
+  $sudo mkdir -p /etc/docker
+  python3 - "$cfg" <<'PY'
+import json, pathlib, sys
+path = pathlib.Path(sys.argv[1])
+config = json.loads(path.read_text()) if path.exists() and path.read_text().strip() else {}
+config.setdefault("runtimes", {})["runsc"] = {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none"]}
+path.write_text(json.dumps(config, indent=2) + "\n")
+PY
+  echo "    registered gVisor (runsc) as a Docker runtime" >&2
+  return 0
+}
+
+changed=0
+ensure_runsc_runtime && changed=1 || true
+if ! docker info >/dev/null 2>&1; then
+  echo "==> starting dockerd (log: $state_dir/log/dockerd.log)" >&2
+  $sudo setsid dockerd >"$state_dir/log/dockerd.log" 2>&1 < /dev/null &
+  for _ in $(seq 1 120); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+  docker info >/dev/null 2>&1 || { echo "dockerd did not start; see $state_dir/log/dockerd.log" >&2; exit 1; }
+  echo dockerd
+elif [ "$changed" = 1 ]; then
+  $sudo pkill -HUP -x dockerd || true
+  sleep 1
+fi
+
+redis_port="${SANDCLOUD_REDIS_PORT:-6379}"
+if ! redis-cli -h 127.0.0.1 -p "$redis_port" ping >/dev/null 2>&1; then
+  echo "==> starting redis-server on 127.0.0.1:$redis_port" >&2
+  redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no --daemonize yes \
+    --pidfile "$state_dir/redis.pid" --logfile "$state_dir/log/redis.log" >&2
+  for _ in $(seq 1 40); do redis-cli -h 127.0.0.1 -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.25; done
+  echo redis
+fi

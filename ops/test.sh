@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# `make test`: the whole suite against the real Docker Engine, Redis and Chromium. --postgres runs it on PostgreSQL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+# A namespace of its own: this run's containers, networks, queues and channels never touch `make run`'s.
+export SANDCLOUD_INSTANCE="test$$"
+export SANDCLOUD_WARM_POOL_SIZE="${SANDCLOUD_WARM_POOL_SIZE:-0}"
+
+if [ "${1:-}" = "--postgres" ]; then
+  shift
+  version=$(ls /usr/lib/postgresql | sort -n | tail -1)
+  if ! pg_lsclusters -h 2>/dev/null | grep -q online; then
+    pg_ctlcluster "$version" main start 2>/dev/null || { pg_createcluster "$version" main >/dev/null && pg_ctlcluster "$version" main start; }
+  fi
+  su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname='sandcloud'\"" | grep -q 1 \
+    || su postgres -c "psql -qc \"CREATE ROLE sandcloud LOGIN SUPERUSER PASSWORD 'sandcloud'\""
+  export DATABASE_URL="postgres://sandcloud:sandcloud@127.0.0.1:5432/sandcloud"
+  echo "==> running the suite on PostgreSQL $version"
+fi
+
+status=0
+pytest "$@" || status=$?
+# Whatever a failing test left behind goes with this run's namespace.
+docker ps -aq --filter "label=sandcloud.instance=$SANDCLOUD_INSTANCE" | xargs -r docker rm -f >/dev/null 2>&1 || true
+docker network ls -q --filter "label=sandcloud.instance=$SANDCLOUD_INSTANCE" | xargs -r docker network rm >/dev/null 2>&1 || true
+exit $status

@@ -1,0 +1,7 @@
+"""The sandbox engine: each learner's real, hardened containers on the Docker Engine."""
+from django.apps import AppConfig
+
+
+class SandboxConfig(AppConfig):
+    name = "sandbox"
+    verbose_name = "Sandboxes"

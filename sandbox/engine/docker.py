@@ -1,0 +1,295 @@
+"""The only module that talks to the Docker Engine: hardened containers, learner networks, exec, logs and stats."""
+from __future__ import annotations
+
+import logging
+import socket
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+from typing import Iterator
+
+import docker
+import requests
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+
+from ..policy import ContainerSpec, hardened_create_kwargs
+
+log = logging.getLogger(__name__)
+
+
+class EngineError(Exception):
+    """A Docker failure, with a message a learner can read."""
+
+
+class EngineUnavailable(EngineError):
+    def __init__(self, detail: str = ""):
+        super().__init__("The container engine is not reachable right now. Please try again in a minute.")
+        self.detail = detail
+
+
+class ImageMissing(EngineError):
+    def __init__(self, image: str):
+        super().__init__(f"The sandbox image {image} has not been built on this server yet. "
+                         f"An operator needs to run `python manage.py sandbox images`.")
+        self.image = image
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    id: str
+    name: str
+    labels: dict[str, str]
+    status: str  # created, running, paused, restarting, removing, exited, dead
+    oom_killed: bool
+    exit_code: int
+    created: datetime | None
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+
+@dataclass
+class TerminalStream:
+    exec_id: str
+    sock: socket.socket
+
+
+def _translate(error: Exception) -> EngineError:
+    if isinstance(error, ImageNotFound):
+        return ImageMissing(str(error.explanation or error))
+    if isinstance(error, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
+        return EngineUnavailable(str(error))
+    if isinstance(error, APIError):
+        return EngineError(f"The container engine refused the request: {error.explanation or error}")
+    return EngineUnavailable(str(error))
+
+
+class DockerEngine:
+    def __init__(self, *, url: str, timeout: int, instance: str):
+        self.url, self.timeout, self.instance = url, timeout, instance
+
+    @cached_property
+    def client(self) -> docker.DockerClient:
+        try:
+            return docker.DockerClient(base_url=self.url, timeout=self.timeout, version="auto")
+        except DockerException as error:
+            raise EngineUnavailable(str(error)) from error
+
+    @property
+    def api(self) -> docker.APIClient:
+        return self.client.api
+
+    def ping(self) -> None:
+        try:
+            self.api.ping()
+        except Exception as error:  # noqa: BLE001 - any failure means "not reachable"
+            raise EngineUnavailable(str(error)) from error
+
+    # --- images -----------------------------------------------------------------------------------------------
+    def has_image(self, image: str) -> bool:
+        try:
+            self.api.inspect_image(image)
+            return True
+        except NotFound:
+            return False
+        except (APIError, requests.exceptions.RequestException) as error:
+            raise _translate(error) from error
+
+    # --- networks ---------------------------------------------------------------------------------------------
+    def ensure_network(self, name: str, *, labels: dict[str, str], icc: bool = True) -> str:
+        """An internal bridge network: no route out, no gateway to other networks. Idempotent."""
+        try:
+            return self.api.inspect_network(name)["Id"]
+        except NotFound:
+            pass
+        except (APIError, requests.exceptions.RequestException) as error:
+            raise _translate(error) from error
+        try:
+            created = self.api.create_network(
+                name, driver="bridge", internal=True, labels=labels, check_duplicate=True,
+                options={"com.docker.network.bridge.enable_icc": "true" if icc else "false",
+                         "com.docker.network.bridge.enable_ip_masquerade": "false"},
+            )
+            return created["Id"]
+        except APIError as error:
+            if error.status_code == 409:  # created concurrently by another worker
+                return self.api.inspect_network(name)["Id"]
+            raise _translate(error) from error
+        except requests.exceptions.RequestException as error:
+            raise _translate(error) from error
+
+    def remove_network(self, name: str) -> bool:
+        try:
+            self.api.remove_network(name)
+            return True
+        except NotFound:
+            return True
+        except APIError as error:
+            if error.status_code == 403 or "active endpoints" in str(error):
+                return False  # still in use by another of the learner's containers
+            raise _translate(error) from error
+
+    def managed_networks(self) -> list[dict]:
+        return self.api.networks(filters={"label": f"sandcloud.instance={self.instance}"})
+
+    def connect(self, container_id: str, network: str) -> None:
+        try:
+            self.api.connect_container_to_network(container_id, network)
+        except APIError as error:
+            if "already exists" not in str(error):
+                raise _translate(error) from error
+
+    def disconnect(self, container_id: str, network: str) -> None:
+        try:
+            self.api.disconnect_container_from_network(container_id, network, force=True)
+        except NotFound:
+            pass
+        except APIError as error:
+            if "is not connected" not in str(error):
+                raise _translate(error) from error
+
+    def rename(self, container_id: str, name: str) -> None:
+        try:
+            self.api.rename(container_id, name)
+        except APIError as error:
+            if error.status_code != 409:
+                raise _translate(error) from error
+
+    # --- containers -------------------------------------------------------------------------------------------
+    def run(self, spec: ContainerSpec) -> str:
+        """Creates and starts a hardened container. Idempotent by name: a retry finds and starts the same one."""
+        kwargs = hardened_create_kwargs(spec)
+        try:
+            try:
+                container = self.client.containers.create(**kwargs)
+            except APIError as error:
+                if error.status_code != 409:
+                    raise
+                container = self.client.containers.get(spec.name)
+            if container.status != "running":
+                container.start()
+            return container.id
+        except (DockerException, requests.exceptions.RequestException) as error:
+            raise _translate(error) from error
+
+    def remove(self, container: str) -> None:
+        try:
+            self.api.remove_container(container, force=True, v=True)
+        except NotFound:
+            pass
+        except APIError as error:
+            if error.status_code == 409 and "already in progress" in str(error):
+                return
+            raise _translate(error) from error
+        except requests.exceptions.RequestException as error:
+            raise _translate(error) from error
+
+    def state(self, container: str) -> ContainerState | None:
+        try:
+            attrs = self.api.inspect_container(container)
+        except NotFound:
+            return None
+        except (APIError, requests.exceptions.RequestException) as error:
+            raise _translate(error) from error
+        return _state_from_inspect(attrs)
+
+    def managed_containers(self) -> list[ContainerState]:
+        try:
+            summaries = self.api.containers(all=True, filters={"label": f"sandcloud.instance={self.instance}"})
+        except (APIError, requests.exceptions.RequestException) as error:
+            raise _translate(error) from error
+        states = []
+        for summary in summaries:
+            state = self.state(summary["Id"])
+            if state is not None:
+                states.append(state)
+        return states
+
+    def exec(self, container: str, command: list[str], *, user: str, timeout: int = 30,
+             environment: dict[str, str] | None = None) -> tuple[int, str]:
+        """Runs a command to completion inside the container; `timeout` is enforced inside by coreutils' timeout."""
+        wrapped = ["timeout", "--kill-after=2", str(timeout), *command]
+        try:
+            created = self.api.exec_create(container, wrapped, user=user, environment=environment,
+                                           workdir="/home/learner")
+            output = self.api.exec_start(created["Id"], demux=False)
+            exit_code = self.api.exec_inspect(created["Id"])["ExitCode"]
+        except (APIError, requests.exceptions.RequestException) as error:
+            raise _translate(error) from error
+        return exit_code, (output or b"").decode("utf-8", "replace")
+
+    def open_terminal(self, container: str, command: list[str], *, user: str) -> TerminalStream:
+        """A docker exec with a TTY, returned as its raw socket so the caller can drive it without threads."""
+        try:
+            created = self.api.exec_create(container, command, tty=True, stdin=True, user=user,
+                                           environment={"TERM": "xterm-256color", "LANG": "C.UTF-8"},
+                                           workdir="/home/learner")
+            stream = self.api.exec_start(created["Id"], tty=True, socket=True)
+        except (APIError, requests.exceptions.RequestException) as error:
+            raise _translate(error) from error
+        sock = stream._sock  # the hijacked HTTP connection: raw TTY bytes both ways
+        sock.setblocking(False)
+        return TerminalStream(exec_id=created["Id"], sock=sock)
+
+    def resize_terminal(self, exec_id: str, *, rows: int, cols: int) -> None:
+        try:
+            self.api.exec_resize(exec_id, height=rows, width=cols)
+        except (APIError, requests.exceptions.RequestException):
+            log.debug("resize of exec %s failed; the terminal keeps its old size", exec_id)
+
+    def follow_logs(self, container: str, *, tail: int) -> Iterator[bytes]:
+        """Yields the last `tail` lines, then each new line as the container writes it; close() the result to stop."""
+        try:
+            return self.api.logs(container, stream=True, follow=True, tail=tail, stdout=True, stderr=True)
+        except (APIError, requests.exceptions.RequestException) as error:
+            raise _translate(error) from error
+
+    def stats(self, container: str) -> dict:
+        """CPU percent and memory use right now (one sample, no streaming)."""
+        try:
+            raw = self.api.stats(container, stream=False, one_shot=False)
+        except (APIError, requests.exceptions.RequestException) as error:
+            raise _translate(error) from error
+        return stats_summary(raw)
+
+
+def stats_summary(raw: dict) -> dict:
+    cpu, pre = raw.get("cpu_stats", {}), raw.get("precpu_stats", {})
+    cpu_delta = cpu.get("cpu_usage", {}).get("total_usage", 0) - pre.get("cpu_usage", {}).get("total_usage", 0)
+    system_delta = cpu.get("system_cpu_usage", 0) - pre.get("system_cpu_usage", 0)
+    online = cpu.get("online_cpus") or len(cpu.get("cpu_usage", {}).get("percpu_usage") or []) or 1
+    cpu_percent = (cpu_delta / system_delta) * online * 100 if system_delta > 0 and cpu_delta > 0 else 0.0
+    memory = raw.get("memory_stats", {})
+    cache = memory.get("stats", {}).get("cache", 0)
+    used = max(0, memory.get("usage", 0) - cache)
+    return {"cpu_percent": round(cpu_percent, 1), "memory_bytes": used, "memory_limit_bytes": memory.get("limit", 0),
+            "pids": raw.get("pids_stats", {}).get("current", 0)}
+
+
+def _state_from_inspect(attrs: dict) -> ContainerState:
+    state = attrs.get("State", {})
+    created = attrs.get("Created")
+    try:
+        created_at = datetime.fromisoformat(created[:26].rstrip("Z") + "+00:00") if created else None
+    except ValueError:
+        created_at = None
+    return ContainerState(
+        id=attrs["Id"], name=attrs.get("Name", "").lstrip("/"), labels=attrs.get("Config", {}).get("Labels") or {},
+        status=state.get("Status", "dead"), oom_killed=bool(state.get("OOMKilled")),
+        exit_code=int(state.get("ExitCode") or 0), created=created_at,
+    )
+
+
+def engine() -> DockerEngine:
+    """The engine configured in settings.SANDCLOUD (one client per process)."""
+    global _engine
+    if _engine is None:
+        from django.conf import settings
+
+        config = settings.SANDCLOUD
+        _engine = DockerEngine(url=config["DOCKER_URL"], timeout=config["DOCKER_TIMEOUT"], instance=config["INSTANCE"])
+    return _engine
+
+
+_engine: DockerEngine | None = None

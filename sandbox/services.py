@@ -1,0 +1,427 @@
+"""Every change to a sandbox goes through these functions: request, provision, claim, stop, reap, exec, touch."""
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from .engine.docker import EngineError, EngineUnavailable, ImageMissing, engine
+from .engine.images import LEARNER_GID, LEARNER_UID_COUNT, LEARNER_UID_FIRST
+from .events import event_publish, redis_client
+from .models import Runtime, Sandbox, WarmContainer
+from .policy import (ContainerSpec, Limits, PolicyError, Quota, check_capabilities, container_name, labels_for,
+                     learner_network_name, quota_refusal, workstation_command)
+from .states import COUNTED, FINAL, State, check_transition
+
+log = logging.getLogger(__name__)
+
+
+class SandboxError(Exception):
+    """Something the learner asked for that cannot happen; str() is the message to show them."""
+
+
+class QuotaExceeded(SandboxError):
+    pass
+
+
+class SandboxNotRunning(SandboxError):
+    pass
+
+
+def _config() -> dict:
+    return settings.SANDCLOUD
+
+
+def default_limits() -> Limits:
+    return Limits.from_settings(_config()["DEFAULT_LIMITS"])
+
+
+# --- state changes --------------------------------------------------------------------------------------------------
+
+def _transition(sandbox: Sandbox, target: str, *, message: str, level: str = "info", **fields) -> bool:
+    """Moves the row from its current state to `target` only if nobody moved it first; publishes after commit."""
+    check_transition(sandbox.state, target)
+    now = timezone.now()
+    if target in FINAL:
+        fields.setdefault("ended_at", now)
+    if target == State.RUNNING:
+        fields.setdefault("started_at", now)
+    with transaction.atomic():
+        updated = Sandbox.objects.filter(pk=sandbox.pk, state=sandbox.state).update(state=target, **fields)
+        if not updated:
+            sandbox.refresh_from_db()
+            return False
+        sandbox.state = target
+        for name, value in fields.items():
+            setattr(sandbox, name, value)
+        sandbox_id = sandbox.pk
+        transaction.on_commit(lambda: event_publish(sandbox_id=sandbox_id, state=target, message=message, level=level))
+    return True
+
+
+def sandbox_fail(sandbox: Sandbox, reason: str) -> None:
+    sandbox.refresh_from_db()
+    if sandbox.state not in FINAL:
+        _transition(sandbox, State.FAILED, message=reason, level="error", failure_reason=reason[:300])
+
+
+# --- request --------------------------------------------------------------------------------------------------------
+
+def _free_uid() -> int:
+    in_use = set(Sandbox.objects.filter(state__in=COUNTED | {State.STOPPING}).values_list("uid", flat=True))
+    in_use |= set(WarmContainer.objects.values_list("uid", flat=True))
+    candidates = [LEARNER_UID_FIRST + n for n in random.sample(range(LEARNER_UID_COUNT), 64)]
+    for uid in candidates:
+        if uid not in in_use:
+            return uid
+    raise QuotaExceeded("Sandcloud is at capacity right now. Please try again in a few minutes.")
+
+
+def sandbox_request(*, owner: AbstractBaseUser, lab_slug: str = "", step_slug: str = "", runtime: str = Runtime.RUNC,
+                    image: str | None = None, limits: Limits | None = None,
+                    capabilities: list[str] | tuple[str, ...] = ()) -> Sandbox:
+    """Checks quotas and records the request; a matching warm container is claimed at once, else a worker starts one."""
+    config = _config()
+    if runtime not in Runtime.values:
+        raise SandboxError(f"Unknown runtime {runtime!r}: choose runc or runsc.")
+    try:
+        capabilities = check_capabilities(capabilities)
+    except PolicyError as error:
+        raise SandboxError(str(error)) from error
+    limits = limits or default_limits()
+    image = image or config["WORKSTATION_IMAGE"]
+    quota = Quota(per_learner=config["MAX_PER_LEARNER"], per_host=config["MAX_PER_HOST"])
+    now = timezone.now()
+    with transaction.atomic():
+        # Lock the learner's row so two concurrent requests cannot both squeeze under the quota (no-op on SQLite,
+        # whose IMMEDIATE transactions already serialize writers).
+        type(owner).objects.select_for_update().filter(pk=owner.pk).first()
+        refusal = quota_refusal(
+            quota=quota,
+            learner_active=Sandbox.objects.filter(owner=owner, state__in=COUNTED).count(),
+            host_active=Sandbox.objects.filter(state__in=COUNTED).count(),
+        )
+        if refusal:
+            raise QuotaExceeded(refusal)
+        sandbox = Sandbox.objects.create(
+            owner=owner, lab_slug=lab_slug, step_slug=step_slug, image=image, runtime=runtime,
+            memory_mb=limits.memory_mb, cpus=limits.cpus, pids_limit=limits.pids, capabilities=list(capabilities),
+            uid=0, created_at=now, last_active_at=now, expires_at=now + timedelta(minutes=config["TTL_MINUTES"]),
+        )
+        warm = None
+        if _matches_warm_pool(sandbox, limits):
+            warm = _claim_warm_container(image=image, runtime=runtime)
+        if warm is not None:
+            Sandbox.objects.filter(pk=sandbox.pk).update(uid=warm.uid, container_id=warm.container_id,
+                                                         from_warm_pool=True, state=State.RUNNING, started_at=now)
+            sandbox.refresh_from_db()
+            sandbox_id = sandbox.pk
+            transaction.on_commit(lambda: _after_warm_claim(sandbox_id))
+        else:
+            Sandbox.objects.filter(pk=sandbox.pk).update(uid=_free_uid())
+            sandbox.refresh_from_db()
+            sandbox_id = sandbox.pk
+            transaction.on_commit(lambda: _after_cold_request(sandbox_id))
+    return sandbox
+
+
+def _matches_warm_pool(sandbox: Sandbox, limits: Limits) -> bool:
+    return (sandbox.runtime == Runtime.RUNC and not sandbox.capabilities and limits == default_limits()
+            and sandbox.image == _config()["WORKSTATION_IMAGE"] and _config()["WARM_POOL_SIZE"] > 0)
+
+
+def _claim_warm_container(*, image: str, runtime: str) -> WarmContainer | None:
+    for warm in WarmContainer.objects.filter(image=image, runtime=runtime).order_by("created_at")[:5]:
+        # Deleting the row is the claim: exactly one request gets a deleted count of 1.
+        if WarmContainer.objects.filter(pk=warm.pk).delete()[0] == 1:
+            return warm
+    return None
+
+
+def _after_warm_claim(sandbox_id: int) -> None:
+    from .tasks import sandbox_attach_task, warm_pool_fill_task
+
+    event_publish(sandbox_id=sandbox_id, state=State.RUNNING, message="Claimed a ready workstation from the warm pool")
+    sandbox_attach_task.delay(sandbox_id)
+    warm_pool_fill_task.delay()
+
+
+def _after_cold_request(sandbox_id: int) -> None:
+    from .tasks import sandbox_provision_task
+
+    event_publish(sandbox_id=sandbox_id, state=State.REQUESTED, message="Request accepted; waiting for a worker")
+    sandbox_provision_task.delay(sandbox_id)
+
+
+# --- provisioning ---------------------------------------------------------------------------------------------------
+
+def _spec_for(sandbox: Sandbox, *, network: str | None) -> ContainerSpec:
+    config = _config()
+    limits = default_limits().with_overrides(memory_mb=sandbox.memory_mb, cpus=sandbox.cpus, pids=sandbox.pids_limit)
+    return ContainerSpec(
+        name=container_name(config["INSTANCE"], sandbox.pk), image=sandbox.image, uid=sandbox.uid, gid=LEARNER_GID,
+        labels=labels_for(config["INSTANCE"], sandbox_id=sandbox.pk, owner=sandbox.owner.get_username()),
+        limits=limits, runtime=sandbox.runtime, network=network, capabilities=tuple(sandbox.capabilities),
+        command=workstation_command(),
+    )
+
+
+def _learner_network(user_id: int) -> str:
+    config = _config()
+    name = learner_network_name(config["INSTANCE"], user_id)
+    engine().ensure_network(name, labels=labels_for(config["INSTANCE"], owner=str(user_id)))
+    return name
+
+
+def sandbox_provision(*, sandbox_id: int) -> Sandbox:
+    """Creates and starts the sandbox's container. Safe to run twice: the container name is derived from the id."""
+    sandbox = Sandbox.objects.select_related("owner").get(pk=sandbox_id)
+    if sandbox.state in FINAL or sandbox.state in (State.RUNNING, State.STOPPING):
+        return sandbox
+    if sandbox.state == State.REQUESTED:
+        _transition(sandbox, State.PROVISIONING, message="A worker picked up the request")
+    docker = engine()
+    try:
+        if not docker.has_image(sandbox.image):
+            raise ImageMissing(sandbox.image)
+        network = None
+        if sandbox.runtime == Runtime.RUNC:
+            event_publish(sandbox_id=sandbox.pk, state=sandbox.state, message="Preparing your private network")
+            network = _learner_network(sandbox.owner_id)
+        event_publish(sandbox_id=sandbox.pk, state=sandbox.state,
+                      message=f"Starting a container ({sandbox.memory_mb} MB, {sandbox.cpus:g} CPU, "
+                              f"{'gVisor' if sandbox.runtime == Runtime.RUNSC else 'runc'})")
+        container_id = docker.run(_spec_for(sandbox, network=network))
+    except EngineUnavailable:
+        raise  # the task retries; the reaper fails it if the engine stays away
+    except EngineError as error:
+        sandbox_fail(sandbox, str(error))
+        return sandbox
+    sandbox.refresh_from_db()
+    if sandbox.state != State.PROVISIONING:
+        # Stopped while we were starting it: do not leave the container behind.
+        docker.remove(container_id)
+        return sandbox
+    _transition(sandbox, State.RUNNING, message="Your sandbox is ready", container_id=container_id)
+    return sandbox
+
+
+def sandbox_attach(*, sandbox_id: int) -> None:
+    """Finishes a warm claim off the request path: the learner's network and a name that says whose it is."""
+    sandbox = Sandbox.objects.select_related("owner").get(pk=sandbox_id)
+    if sandbox.state != State.RUNNING or not sandbox.container_id:
+        return
+    docker = engine()
+    config = _config()
+    docker.connect(sandbox.container_id, _learner_network(sandbox.owner_id))
+    docker.disconnect(sandbox.container_id, _pool_network())
+    docker.rename(sandbox.container_id, container_name(config["INSTANCE"], sandbox.pk))
+
+
+# --- warm pool ------------------------------------------------------------------------------------------------------
+
+def _pool_network() -> str:
+    config = _config()
+    name = f"sandcloud-{config['INSTANCE']}-pool"
+    # No inter-container traffic on the holding network: pooled containers cannot see each other.
+    engine().ensure_network(name, labels=labels_for(config["INSTANCE"]), icc=False)
+    return name
+
+
+def warm_pool_fill() -> int:
+    """Starts workstations until the pool holds WARM_POOL_SIZE; returns how many it started."""
+    lock = redis_client().lock(f"sandcloud:{_config()['INSTANCE']}:warm-pool-fill", timeout=120, blocking=False)
+    if not lock.acquire():
+        return 0  # another worker is filling it right now
+    try:
+        return _warm_pool_fill()
+    finally:
+        lock.release()
+
+
+def _warm_pool_fill() -> int:
+    config = _config()
+    wanted = config["WARM_POOL_SIZE"] - WarmContainer.objects.filter(image=config["WORKSTATION_IMAGE"]).count()
+    started = 0
+    if wanted <= 0:
+        return 0
+    docker = engine()
+    if not docker.has_image(config["WORKSTATION_IMAGE"]):
+        return 0
+    network = _pool_network()
+    for _ in range(wanted):
+        uid = _free_uid()
+        name = f"sandcloud-{config['INSTANCE']}-warm-{uid}-{random.randrange(16**6):06x}"
+        spec = ContainerSpec(name=name, image=config["WORKSTATION_IMAGE"], uid=uid, gid=LEARNER_GID,
+                             labels=labels_for(config["INSTANCE"], pool=True), limits=default_limits(),
+                             network=network, command=workstation_command())
+        container_id = docker.run(spec)
+        try:
+            WarmContainer.objects.create(image=spec.image, runtime=Runtime.RUNC, container_id=container_id, uid=uid)
+        except IntegrityError:
+            docker.remove(container_id)
+            continue
+        started += 1
+    return started
+
+
+def warm_pool_drain() -> int:
+    drained = 0
+    for warm in WarmContainer.objects.all():
+        if WarmContainer.objects.filter(pk=warm.pk).delete()[0]:
+            engine().remove(warm.container_id)
+            drained += 1
+    return drained
+
+
+# --- stop, reap, reconcile ------------------------------------------------------------------------------------------
+
+class SandboxStopAction:
+    """Stopping a sandbox: the owner or staff may; everybody else gets PermissionDenied."""
+
+    def __init__(self, sandbox: Sandbox, actor: AbstractBaseUser):
+        self.sandbox, self.actor = sandbox, actor
+
+    def check(self) -> None:
+        if not (self.actor.is_staff or self.sandbox.owner_id == self.actor.pk):
+            raise PermissionDenied("You can only stop your own sandboxes.")
+
+    def execute(self) -> Sandbox:
+        self.check()
+        sandbox_request_stop(sandbox_id=self.sandbox.pk)
+        self.sandbox.refresh_from_db()
+        return self.sandbox
+
+
+def sandbox_request_stop(*, sandbox_id: int, final_state: str = State.STOPPED, reason: str = "") -> None:
+    from .tasks import sandbox_stop_task
+
+    sandbox = Sandbox.objects.get(pk=sandbox_id)
+    if sandbox.state in FINAL or sandbox.state == State.STOPPING:
+        return
+    message = reason or "Stopping your sandbox"
+    if _transition(sandbox, State.STOPPING, message=message):
+        transaction.on_commit(lambda: sandbox_stop_task.delay(sandbox_id, final_state, reason))
+
+
+def sandbox_stop(*, sandbox_id: int, final_state: str = State.STOPPED, reason: str = "") -> Sandbox:
+    """Removes the container and ends the sandbox. Idempotent."""
+    sandbox = Sandbox.objects.get(pk=sandbox_id)
+    if sandbox.state in FINAL:
+        return sandbox
+    if sandbox.state != State.STOPPING:
+        _transition(sandbox, State.STOPPING, message=reason or "Stopping your sandbox")
+    docker = engine()
+    docker.remove(sandbox.container_id or container_name(_config()["INSTANCE"], sandbox.pk))
+    _release_network_if_unused(sandbox.owner_id)
+    messages = {State.STOPPED: "Sandbox stopped", State.EXPIRED: reason or "Sandbox expired",
+                State.FAILED: reason or "Sandbox failed"}
+    fields = {"failure_reason": reason[:300]} if final_state != State.STOPPED and reason else {}
+    _transition(sandbox, final_state, message=messages[final_state], **fields)
+    return sandbox
+
+
+def _release_network_if_unused(user_id: int) -> None:
+    if not Sandbox.objects.filter(owner_id=user_id, state__in=COUNTED).exists():
+        engine().remove_network(learner_network_name(_config()["INSTANCE"], user_id))
+
+
+def sandbox_touch(*, sandbox_id: int) -> None:
+    """Records learner activity (terminal input, API use) so the idle reaper leaves the sandbox alone."""
+    Sandbox.objects.filter(pk=sandbox_id, state=State.RUNNING).update(last_active_at=timezone.now())
+
+
+def sandbox_extend(*, sandbox_id: int, minutes: int) -> Sandbox:
+    sandbox = Sandbox.objects.get(pk=sandbox_id)
+    Sandbox.objects.filter(pk=sandbox_id).update(expires_at=sandbox.expires_at + timedelta(minutes=minutes))
+    sandbox.refresh_from_db()
+    return sandbox
+
+
+def describe_exit(*, oom_killed: bool, exit_code: int, memory_mb: int) -> str:
+    if oom_killed:
+        return f"Your sandbox ran out of memory (its limit is {memory_mb} MB) and was stopped."
+    return f"Your sandbox's container stopped unexpectedly (exit code {exit_code})."
+
+
+def sandbox_reap() -> dict[str, int]:
+    """Expires sandboxes past their TTL or idle limit and reconciles Docker with the database."""
+    config = _config()
+    now = timezone.now()
+    counts = {"expired": 0, "idle": 0, "dead": 0, "orphans": 0, "stuck": 0}
+    for sandbox in Sandbox.objects.filter(state=State.RUNNING, expires_at__lte=now):
+        sandbox_stop(sandbox_id=sandbox.pk, final_state=State.EXPIRED, reason="Your sandbox reached its time limit.")
+        counts["expired"] += 1
+    idle_cutoff = now - timedelta(minutes=config["IDLE_MINUTES"])
+    for sandbox in Sandbox.objects.filter(state=State.RUNNING, last_active_at__lte=idle_cutoff):
+        sandbox_stop(sandbox_id=sandbox.pk, final_state=State.EXPIRED,
+                     reason=f"Your sandbox was idle for {config['IDLE_MINUTES']} minutes and was stopped.")
+        counts["idle"] += 1
+    stuck_cutoff = now - timedelta(seconds=config["PROVISION_STUCK_SECONDS"])
+    for sandbox in Sandbox.objects.filter(state__in=[State.REQUESTED, State.PROVISIONING], created_at__lte=stuck_cutoff):
+        engine().remove(container_name(config["INSTANCE"], sandbox.pk))
+        sandbox_fail(sandbox, "Starting your sandbox took too long and was abandoned. Please start a new one.")
+        counts["stuck"] += 1
+    counts.update(_reconcile(now=now))
+    return counts
+
+
+def _reconcile(*, now) -> dict[str, int]:
+    config = _config()
+    docker = engine()
+    counts = {"dead": 0, "orphans": 0}
+    grace = timedelta(seconds=config["ORPHAN_GRACE_SECONDS"])
+    running = {s.container_id: s for s in Sandbox.objects.filter(state=State.RUNNING).exclude(container_id="")}
+    live_ids = set(Sandbox.objects.filter(state__in=[State.REQUESTED, State.PROVISIONING, State.STOPPING])
+                   .values_list("pk", flat=True))
+    warm_ids = set(WarmContainer.objects.values_list("container_id", flat=True))
+    seen = set()
+    for container in docker.managed_containers():
+        seen.add(container.id)
+        sandbox = running.get(container.id)
+        if sandbox is not None:
+            if not container.running:
+                docker.remove(container.id)
+                sandbox_fail(sandbox, describe_exit(oom_killed=container.oom_killed, exit_code=container.exit_code,
+                                             memory_mb=sandbox.memory_mb))
+                counts["dead"] += 1
+            continue
+        if container.id in warm_ids:
+            if not container.running:
+                WarmContainer.objects.filter(container_id=container.id).delete()
+                docker.remove(container.id)
+            continue
+        labelled = container.labels.get("sandcloud.sandbox")
+        if labelled and labelled.isdigit() and int(labelled) in live_ids:
+            continue
+        if container.created and now - container.created < grace:
+            continue
+        log.info("removing orphan container %s (%s)", container.name, container.id[:12])
+        docker.remove(container.id)
+        counts["orphans"] += 1
+    for container_id, sandbox in running.items():
+        if container_id not in seen:
+            sandbox_fail(sandbox, "Your sandbox's container disappeared from the engine.")
+            counts["dead"] += 1
+    WarmContainer.objects.exclude(container_id__in=seen).delete()
+    return counts
+
+
+# --- exec -----------------------------------------------------------------------------------------------------------
+
+def sandbox_exec(*, sandbox: Sandbox, command: list[str], timeout: int = 30) -> tuple[int, str]:
+    """Runs a command as the learner inside a running sandbox (operators, graders)."""
+    sandbox.refresh_from_db()
+    if sandbox.state != State.RUNNING:
+        raise SandboxNotRunning(f"This sandbox is {sandbox.get_state_display().lower()}; "
+                                f"start a new one to run commands.")
+    exit_code, output = engine().exec(sandbox.container_id, command, user=f"{sandbox.uid}:{LEARNER_GID}",
+                                      timeout=timeout)
+    sandbox_touch(sandbox_id=sandbox.pk)
+    return exit_code, output

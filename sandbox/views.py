@@ -1,0 +1,81 @@
+"""Pages for learners and staff: the home list, one sandbox (terminal + live log), starting and stopping."""
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseForbidden
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from . import selectors, services
+from .models import Runtime
+
+
+@login_required
+def home(request):
+    sandboxes = selectors.sandboxes_for_user(user=request.user)[:50]
+    return render(request, "sandbox/home.html", {"sandboxes": sandboxes, "runtimes": Runtime.choices})
+
+
+@login_required
+def sandbox_list_partial(request):
+    sandboxes = selectors.sandboxes_for_user(user=request.user)[:50]
+    return render(request, "sandbox/_sandbox_rows.html", {"sandboxes": sandboxes})
+
+
+@login_required
+@require_POST
+def sandbox_start(request):
+    runtime = request.POST.get("runtime", Runtime.RUNC)
+    try:
+        sandbox = services.sandbox_request(owner=request.user, runtime=runtime,
+                                           lab_slug=request.POST.get("lab", "")[:100])
+    except services.SandboxError as error:
+        messages.error(request, str(error))
+        return redirect("home")
+    return redirect("sandbox-detail", sandbox_id=sandbox.pk)
+
+
+def _visible_or_404(request, sandbox_id: int):
+    sandbox = selectors.sandbox_visible_to(user=request.user, sandbox_id=sandbox_id)
+    if sandbox is None:
+        from .models import Sandbox
+
+        if Sandbox.objects.filter(pk=sandbox_id).exists():
+            raise PermissionDenied("This sandbox belongs to another learner.")
+        raise Http404("No such sandbox.")
+    return sandbox
+
+
+@login_required
+def sandbox_detail(request, sandbox_id: int):
+    sandbox = _visible_or_404(request, sandbox_id)
+    return render(request, "sandbox/detail.html", {
+        "sandbox": sandbox, "read_only": sandbox.owner_id != request.user.pk,
+    })
+
+
+@login_required
+def sandbox_status_partial(request, sandbox_id: int):
+    sandbox = _visible_or_404(request, sandbox_id)
+    return render(request, "sandbox/_status.html", {"sandbox": sandbox})
+
+
+@login_required
+@require_POST
+def sandbox_stop(request, sandbox_id: int):
+    sandbox = _visible_or_404(request, sandbox_id)
+    try:
+        services.SandboxStopAction(sandbox, request.user).execute()
+    except PermissionDenied as error:
+        return HttpResponseForbidden(str(error))
+    messages.info(request, f"Sandbox {sandbox.pk} is stopping.")
+    return redirect(request.POST.get("next") or "home")
+
+
+@staff_member_required
+def staff_sandboxes(request):
+    show_all = request.GET.get("all") == "1"
+    sandboxes = (selectors.sandboxes_active() if not show_all
+                 else selectors.Sandbox.objects.select_related("owner").all()[:200])
+    return render(request, "sandbox/staff.html", {"sandboxes": sandboxes, "show_all": show_all})

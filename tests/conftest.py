@@ -1,0 +1,68 @@
+"""Shared fixtures: users, the real Docker Engine and running sandboxes (created through the real services)."""
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+
+from config.celery import app as celery_app
+from sandbox import services
+from sandbox.engine.docker import EngineUnavailable, engine
+from sandbox.models import Sandbox
+from sandbox.states import ACTIVE
+
+
+def pytest_configure(config):
+    # In-process tests run tasks inline (the provisioning code is the same); the browser tests and benchmarks start a
+    # real worker process instead (config/processes.py).
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    try:
+        engine().ping()
+    except EngineUnavailable as error:
+        pytest.fail(f"the Docker Engine must be running for integration tests (make test starts it): {error.detail}")
+    for image in (settings.SANDCLOUD["WORKSTATION_IMAGE"], settings.SANDCLOUD["PYTHON_IMAGE"]):
+        if not engine().has_image(image):
+            pytest.fail(f"image {image} is missing: run `python manage.py sandbox images` (make test does)")
+    return engine()
+
+
+@pytest.fixture
+def learner(django_user_model):
+    return django_user_model.objects.create_user("ada", password="pw-ada")
+
+
+@pytest.fixture
+def other_learner(django_user_model):
+    return django_user_model.objects.create_user("grace", password="pw-grace")
+
+
+@pytest.fixture
+def staff_user(django_user_model):
+    return django_user_model.objects.create_user("ines", password="pw-ines", is_staff=True)
+
+
+@pytest.fixture
+def start_sandbox(transactional_db, docker_engine):
+    """Starts sandboxes through sandbox_request (tasks run inline) and removes them all afterwards."""
+    created: list[int] = []
+
+    def start(owner, **kwargs) -> Sandbox:
+        sandbox = services.sandbox_request(owner=owner, **kwargs)
+        created.append(sandbox.pk)
+        sandbox.refresh_from_db()
+        assert sandbox.state == Sandbox.State.RUNNING, sandbox.failure_reason
+        return sandbox
+
+    yield start
+    for sandbox in Sandbox.objects.filter(pk__in=created, state__in=ACTIVE):
+        services.sandbox_stop(sandbox_id=sandbox.pk)
+    services.warm_pool_drain()
+
+
+def run_in(sandbox: Sandbox, script: str, timeout: int = 30) -> tuple[int, str]:
+    """Runs a shell script in the sandbox as its learner."""
+    return services.sandbox_exec(sandbox=sandbox, command=["bash", "-c", script], timeout=timeout)

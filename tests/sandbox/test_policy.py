@@ -1,0 +1,70 @@
+"""Hardening and quota policy, as pure logic."""
+import pytest
+
+from sandbox.policy import (ContainerSpec, Limits, PolicyError, Quota, check_capabilities, hardened_create_kwargs,
+                            quota_refusal)
+
+
+def spec(**overrides) -> ContainerSpec:
+    values = {"name": "c", "image": "img", "uid": 20001, "gid": 20000, "labels": {"sandcloud.instance": "t"},
+              "limits": Limits(memory_mb=128, cpus=0.25, pids=64), "network": "net"}
+    return ContainerSpec(**{**values, **overrides})
+
+
+def test_every_container_drops_all_capabilities_and_forbids_new_privileges():
+    kwargs = hardened_create_kwargs(spec())
+    assert kwargs["cap_drop"] == ["ALL"]
+    assert "cap_add" not in kwargs
+    assert kwargs["security_opt"] == ["no-new-privileges:true"]
+    assert kwargs["privileged"] is False
+
+
+def test_limits_become_memory_swap_cpu_and_pid_caps():
+    kwargs = hardened_create_kwargs(spec())
+    assert kwargs["mem_limit"] == kwargs["memswap_limit"] == "128m"
+    assert kwargs["nano_cpus"] == 250_000_000
+    assert kwargs["pids_limit"] == 64
+    assert {"Name": "core", "Soft": 0, "Hard": 0} in kwargs["ulimits"]
+
+
+def test_the_root_filesystem_is_read_only_and_home_is_a_capped_tmpfs_owned_by_the_learner():
+    kwargs = hardened_create_kwargs(spec())
+    assert kwargs["read_only"] is True
+    assert "size=64m" in kwargs["tmpfs"]["/home/learner"]
+    assert "uid=20001" in kwargs["tmpfs"]["/home/learner"]
+    assert kwargs["user"] == "20001:20000"
+
+
+def test_no_host_mounts_or_docker_socket_are_ever_requested():
+    kwargs = hardened_create_kwargs(spec())
+    assert "volumes" not in kwargs and "mounts" not in kwargs
+
+
+def test_gvisor_sandboxes_have_no_network():
+    kwargs = hardened_create_kwargs(spec(runtime="runsc"))
+    assert kwargs["runtime"] == "runsc"
+    assert kwargs["network_mode"] == "none"
+    assert "network" not in kwargs
+
+
+def test_capabilities_outside_the_allow_list_are_refused_in_plain_words():
+    with pytest.raises(PolicyError, match="SYS_ADMIN"):
+        check_capabilities(["cap_net_bind_service", "SYS_ADMIN"])
+
+
+def test_allowed_capabilities_are_normalised():
+    assert check_capabilities(["cap_net_raw", "NET_RAW", "kill"]) == ("KILL", "NET_RAW")
+
+
+def test_quota_refuses_a_learner_at_their_limit():
+    message = quota_refusal(quota=Quota(per_learner=2, per_host=10), learner_active=2, host_active=3)
+    assert "Stop one before starting another" in message
+
+
+def test_quota_refuses_when_the_host_is_full():
+    message = quota_refusal(quota=Quota(per_learner=2, per_host=10), learner_active=0, host_active=10)
+    assert "capacity" in message
+
+
+def test_quota_allows_a_sandbox_that_fits():
+    assert quota_refusal(quota=Quota(per_learner=2, per_host=10), learner_active=1, host_active=9) is None
