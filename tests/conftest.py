@@ -15,7 +15,8 @@ def pytest_configure(config):
     # In-process tests run tasks inline (the provisioning code is the same); the browser tests and benchmarks start a
     # real worker process instead (config/processes.py).
     celery_app.conf.task_always_eager = True
-    celery_app.conf.task_eager_propagates = True
+    # Failures surface as the state and message the learner sees, which is what the tests assert on.
+    celery_app.conf.task_eager_propagates = False
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,183 @@
+"""The terminal and stream WebSockets: who may connect, what they can do, and that bytes really flow (real Docker)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from config.asgi import application
+from sandbox import services
+from tests.conftest import run_in
+
+ORIGIN = b"http://127.0.0.1"
+
+
+def headers_for(user=None, origin: bytes = ORIGIN) -> list[tuple[bytes, bytes]]:
+    headers = [(b"origin", origin), (b"host", b"127.0.0.1")]
+    if user is not None:
+        client = Client()
+        client.force_login(user)
+        headers.append((b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()))
+    return headers
+
+
+def terminal(sandbox_id: int, **kwargs) -> WebsocketCommunicator:
+    return WebsocketCommunicator(application, f"/ws/sandboxes/{sandbox_id}/terminal/", headers=headers_for(**kwargs))
+
+
+def stream(sandbox_id: int, **kwargs) -> WebsocketCommunicator:
+    return WebsocketCommunicator(application, f"/ws/sandboxes/{sandbox_id}/stream/", headers=headers_for(**kwargs))
+
+
+async def read_until(communicator: WebsocketCommunicator, needle: bytes, timeout: float = 10) -> bytes:
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while needle not in seen:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"{needle!r} never arrived; got {seen[-400:]!r}"
+        message = await communicator.receive_output(timeout=remaining)
+        if message.get("bytes"):
+            seen += message["bytes"]
+        elif message.get("text"):
+            seen += message["text"].encode()
+        elif message["type"] == "websocket.close":
+            raise AssertionError(f"socket closed ({message.get('code')}) before {needle!r}; got {seen[-400:]!r}")
+    return seen
+
+
+async def close_code(communicator: WebsocketCommunicator) -> int:
+    connected, code = await communicator.connect(timeout=10)
+    if not connected:
+        return code
+    while True:
+        message = await communicator.receive_output(timeout=10)
+        if message["type"] == "websocket.close":
+            return message.get("code")
+
+
+def test_an_anonymous_visitor_cannot_open_a_terminal(start_sandbox, learner):
+    sandbox = start_sandbox(learner)
+    assert async_to_sync(close_code)(terminal(sandbox.pk)) == 4401
+
+
+def test_another_learner_cannot_open_my_terminal_or_stream(start_sandbox, learner, other_learner):
+    sandbox = start_sandbox(learner)
+    assert async_to_sync(close_code)(terminal(sandbox.pk, user=other_learner)) == 4403
+    assert async_to_sync(close_code)(stream(sandbox.pk, user=other_learner)) == 4403
+
+
+def test_a_socket_from_a_foreign_origin_is_refused(start_sandbox, learner):
+    sandbox = start_sandbox(learner)
+
+    communicator = terminal(sandbox.pk, user=learner, origin=b"http://evil.example")
+
+    async def scenario():
+        connected, _ = await communicator.connect(timeout=10)
+        return connected
+
+    assert async_to_sync(scenario)() is False
+
+
+def test_the_owner_types_a_command_and_sees_its_output(start_sandbox, learner):
+    sandbox = start_sandbox(learner)
+
+    communicator = terminal(sandbox.pk, user=learner)
+
+    async def scenario():
+        connected, _ = await communicator.connect(timeout=10)
+        assert connected
+        await read_until(communicator, b"learner@sandbox")
+        await communicator.send_to(text_data=json.dumps({"type": "resize", "cols": 100, "rows": 30}))
+        await communicator.send_to(bytes_data=b"echo $((6*7))-done\r")
+        output = await read_until(communicator, b"42-done")
+        await communicator.disconnect()
+        return output
+
+    assert b"42-done" in async_to_sync(scenario)()
+
+
+def test_reconnecting_replays_the_screen_of_the_same_shell(start_sandbox, learner):
+    sandbox = start_sandbox(learner)
+
+    first, second = terminal(sandbox.pk, user=learner), terminal(sandbox.pk, user=learner)
+
+    async def scenario():
+        await first.connect(timeout=10)
+        await read_until(first, b"learner@sandbox")
+        await first.send_to(bytes_data=b"export MARKER=kept; echo remembered-line\r")
+        await read_until(first, b"remembered-line\r\n")
+        await first.disconnect()
+        await second.connect(timeout=10)
+        redraw = await read_until(second, b"remembered-line")
+        await second.send_to(bytes_data=b"echo value=$MARKER\r")
+        await read_until(second, b"value=kept")
+        await second.disconnect()
+        return redraw
+
+    assert b"remembered-line" in async_to_sync(scenario)()
+
+
+def test_staff_watch_read_only_and_their_keystrokes_do_nothing(start_sandbox, learner, staff_user):
+    sandbox = start_sandbox(learner)
+
+    communicator = terminal(sandbox.pk, user=staff_user)
+
+    async def scenario():
+        connected, _ = await communicator.connect(timeout=10)
+        assert connected
+        notice = await read_until(communicator, b"read-only")
+        await communicator.send_to(bytes_data=b"touch /home/learner/staff-was-here\r")
+        await communicator.send_to(text_data=json.dumps({"type": "input", "data": "touch /home/learner/x2\r"}))
+        await asyncio.sleep(0.5)
+        await communicator.disconnect()
+        return notice
+
+    async_to_sync(scenario)()
+    exit_code, _ = run_in(sandbox, "test -e ~/staff-was-here || test -e ~/x2")
+    assert exit_code == 1
+
+
+def test_a_stopped_sandbox_says_so_instead_of_opening_a_terminal(start_sandbox, learner):
+    sandbox = start_sandbox(learner)
+    services.sandbox_stop(sandbox_id=sandbox.pk)
+
+    communicator = terminal(sandbox.pk, user=learner)
+
+    async def scenario():
+        await communicator.connect(timeout=10)
+        message = json.loads(await communicator.receive_from(timeout=10))
+        closing = await communicator.receive_output(timeout=10)
+        return message, closing
+
+    message, closing = async_to_sync(scenario)()
+    assert message["type"] == "error" and "stopped" in message["message"]
+    assert closing["code"] == 4409
+
+
+def test_the_stream_replays_provisioning_steps_and_carries_the_container_log(start_sandbox, learner):
+    sandbox = start_sandbox(learner)
+
+    communicator = stream(sandbox.pk, user=learner)
+
+    async def scenario():
+        connected, _ = await communicator.connect(timeout=10)
+        assert connected
+        messages = []
+        while not any(m["type"] == "state" for m in messages):
+            messages.append(json.loads(await communicator.receive_from(timeout=10)))
+        await sync_to_async(run_in)(sandbox, "echo log-line-from-inside > /proc/1/fd/1")
+        while not any(m["type"] == "log" and "log-line-from-inside" in m["lines"] for m in messages):
+            messages.append(json.loads(await communicator.receive_from(timeout=10)))
+        await communicator.disconnect()
+        return messages
+
+    messages = async_to_sync(scenario)()
+    steps = [m["message"] for m in messages if m["type"] == "event" and m.get("replay")]
+    assert "Your sandbox is ready" in steps
+    assert any(m["type"] == "state" and m["state"] == "running" for m in messages)
+    boot_lines = [line for m in messages if m["type"] == "log" for line in m["lines"]]
+    assert any(line.startswith("sandbox ready: Linux") for line in boot_lines)

@@ -1,0 +1,176 @@
+"""Sandbox services against the real Docker Engine: provisioning, warm pool, quotas, stop, reaper, failures."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from sandbox import services
+from sandbox.engine import docker as docker_module
+from sandbox.engine.docker import DockerEngine, engine
+from sandbox.engine.images import LEARNER_GID
+from sandbox.models import Sandbox, WarmContainer
+from sandbox.policy import ContainerSpec, container_name, labels_for, learner_network_name, workstation_command
+from sandbox.states import State
+from tests.conftest import run_in
+
+INSTANCE = settings.SANDCLOUD["INSTANCE"]
+
+
+def test_a_cold_sandbox_is_a_labelled_container_on_the_learners_own_network(start_sandbox, learner):
+    sandbox = start_sandbox(learner)
+    attrs = engine().api.inspect_container(sandbox.container_id)
+    assert attrs["State"]["Running"]
+    assert attrs["Config"]["Labels"]["sandcloud.sandbox"] == str(sandbox.pk)
+    assert attrs["Config"]["Labels"]["sandcloud.owner"] == "ada"
+    assert list(attrs["NetworkSettings"]["Networks"]) == [learner_network_name(INSTANCE, learner.pk)]
+    network = engine().api.inspect_network(learner_network_name(INSTANCE, learner.pk))
+    assert network["Internal"] is True
+
+
+def test_provisioning_twice_does_not_create_a_second_container(start_sandbox, learner):
+    sandbox = start_sandbox(learner)
+    Sandbox.objects.filter(pk=sandbox.pk).update(state=State.PROVISIONING)
+    services.sandbox_provision(sandbox_id=sandbox.pk)
+    sandbox.refresh_from_db()
+    containers = engine().api.containers(filters={"label": f"sandcloud.sandbox={sandbox.pk}"})
+    assert [c["Id"] for c in containers] == [sandbox.container_id]
+    assert sandbox.state == State.RUNNING
+
+
+def test_a_warm_container_is_claimed_instantly_then_moved_to_the_learners_network(start_sandbox, learner, monkeypatch):
+    monkeypatch.setitem(settings.SANDCLOUD, "WARM_POOL_SIZE", 1)
+    assert services.warm_pool_fill() == 1
+    warm_id = WarmContainer.objects.get().container_id
+    sandbox = start_sandbox(learner)
+    assert sandbox.from_warm_pool and sandbox.container_id == warm_id
+    attrs = engine().api.inspect_container(warm_id)
+    assert attrs["Name"] == "/" + container_name(INSTANCE, sandbox.pk)
+    assert list(attrs["NetworkSettings"]["Networks"]) == [learner_network_name(INSTANCE, learner.pk)]
+    # The claim refilled the pool with a fresh container, never the same one.
+    assert WarmContainer.objects.exclude(container_id=warm_id).count() == 1
+    assert run_in(sandbox, "whoami")[1].strip() == "learner"
+
+
+def test_the_per_learner_quota_refuses_with_a_message(start_sandbox, learner, monkeypatch):
+    monkeypatch.setitem(settings.SANDCLOUD, "MAX_PER_LEARNER", 1)
+    start_sandbox(learner)
+    with pytest.raises(services.QuotaExceeded, match="Stop one before starting another"):
+        services.sandbox_request(owner=learner)
+
+
+def test_the_per_host_quota_refuses_everybody_when_full(start_sandbox, learner, other_learner, monkeypatch):
+    monkeypatch.setitem(settings.SANDCLOUD, "MAX_PER_HOST", 1)
+    start_sandbox(learner)
+    with pytest.raises(services.QuotaExceeded, match="capacity"):
+        services.sandbox_request(owner=other_learner)
+
+
+def test_stopping_removes_the_container_and_the_empty_learner_network(start_sandbox, learner):
+    sandbox = start_sandbox(learner)
+    services.sandbox_stop(sandbox_id=sandbox.pk)
+    sandbox.refresh_from_db()
+    assert sandbox.state == State.STOPPED and sandbox.ended_at is not None
+    assert engine().state(sandbox.container_id) is None
+    assert not engine().api.networks(names=[learner_network_name(INSTANCE, learner.pk)])
+
+
+def test_exec_into_a_stopped_sandbox_says_so(start_sandbox, learner):
+    sandbox = start_sandbox(learner)
+    services.sandbox_stop(sandbox_id=sandbox.pk)
+    with pytest.raises(services.SandboxNotRunning, match="This sandbox is stopped"):
+        services.sandbox_exec(sandbox=sandbox, command=["true"])
+
+
+def test_a_missing_image_fails_the_sandbox_with_an_operator_hint(transactional_db, docker_engine, learner):
+    sandbox = services.sandbox_request(owner=learner, image="sandcloud/not-built:0")
+    sandbox.refresh_from_db()
+    assert sandbox.state == State.FAILED
+    assert "has not been built" in sandbox.failure_reason and "sandbox images" in sandbox.failure_reason
+
+
+def test_docker_down_fails_the_sandbox_after_retries_in_plain_words(transactional_db, learner, monkeypatch):
+    unreachable = DockerEngine(url="unix:///run/sandcloud-no-such-docker.sock", timeout=2, instance=INSTANCE)
+    monkeypatch.setattr(docker_module, "_engine", unreachable)
+    sandbox = services.sandbox_request(owner=learner)
+    sandbox.refresh_from_db()
+    assert sandbox.state == State.FAILED
+    assert sandbox.failure_reason == "The container engine is not reachable right now. Please try again in a minute."
+
+
+def test_gvisor_sandboxes_run_on_gvisors_own_kernel(start_sandbox, learner):
+    sandbox = start_sandbox(learner, runtime="runsc")
+    exit_code, output = run_in(sandbox, "uname -r")
+    assert exit_code == 0 and output.strip() == "4.4.0"
+    host_kernel = engine().client.info()["KernelVersion"]
+    assert host_kernel != "4.4.0"
+
+
+def test_the_reaper_expires_sandboxes_past_their_time_limit(start_sandbox, learner):
+    sandbox = start_sandbox(learner)
+    Sandbox.objects.filter(pk=sandbox.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    counts = services.sandbox_reap()
+    sandbox.refresh_from_db()
+    assert counts["expired"] == 1
+    assert sandbox.state == State.EXPIRED and "time limit" in sandbox.failure_reason
+    assert engine().state(sandbox.container_id) is None
+
+
+def test_the_reaper_stops_idle_sandboxes(start_sandbox, learner):
+    sandbox = start_sandbox(learner)
+    idle = timedelta(minutes=settings.SANDCLOUD["IDLE_MINUTES"] + 1)
+    Sandbox.objects.filter(pk=sandbox.pk).update(last_active_at=timezone.now() - idle)
+    services.sandbox_reap()
+    sandbox.refresh_from_db()
+    assert sandbox.state == State.EXPIRED and "idle" in sandbox.failure_reason
+
+
+def test_activity_keeps_a_sandbox_alive(start_sandbox, learner):
+    sandbox = start_sandbox(learner)
+    idle = timedelta(minutes=settings.SANDCLOUD["IDLE_MINUTES"] + 1)
+    Sandbox.objects.filter(pk=sandbox.pk).update(last_active_at=timezone.now() - idle)
+    services.sandbox_touch(sandbox_id=sandbox.pk)
+    services.sandbox_reap()
+    sandbox.refresh_from_db()
+    assert sandbox.state == State.RUNNING
+
+
+def test_the_reaper_marks_a_sandbox_whose_container_died_as_failed(start_sandbox, learner):
+    sandbox = start_sandbox(learner)
+    engine().api.kill(sandbox.container_id)
+    services.sandbox_reap()
+    sandbox.refresh_from_db()
+    assert sandbox.state == State.FAILED and "stopped unexpectedly" in sandbox.failure_reason
+    assert engine().state(sandbox.container_id) is None
+
+
+def test_a_worker_killed_mid_provisioning_leaves_no_orphan_after_the_reaper(transactional_db, docker_engine, learner,
+                                                                            monkeypatch):
+    # Given a row stuck in provisioning whose worker died right after creating the container.
+    monkeypatch.setitem(settings.SANDCLOUD, "PROVISION_STUCK_SECONDS", 0)
+    sandbox = Sandbox.objects.create(owner=learner, image=settings.SANDCLOUD["WORKSTATION_IMAGE"], memory_mb=64,
+                                     cpus=0.2, pids_limit=32, uid=20999, state=State.PROVISIONING,
+                                     expires_at=timezone.now() + timedelta(hours=1))
+    spec = ContainerSpec(name=container_name(INSTANCE, sandbox.pk), image=sandbox.image, uid=20999, gid=LEARNER_GID,
+                         labels=labels_for(INSTANCE, sandbox_id=sandbox.pk, owner="ada"),
+                         limits=services.default_limits(), command=workstation_command())
+    container_id = engine().run(spec)
+    # When the reaper runs.
+    services.sandbox_reap()
+    # Then the container is gone and the learner is told.
+    sandbox.refresh_from_db()
+    assert engine().state(container_id) is None
+    assert sandbox.state == State.FAILED and "took too long" in sandbox.failure_reason
+
+
+def test_the_reaper_removes_containers_nobody_owns(transactional_db, docker_engine, monkeypatch):
+    monkeypatch.setitem(settings.SANDCLOUD, "ORPHAN_GRACE_SECONDS", 0)
+    spec = ContainerSpec(name=f"sandcloud-{INSTANCE}-sandbox-999999", image=settings.SANDCLOUD["WORKSTATION_IMAGE"],
+                         uid=20998, gid=LEARNER_GID, labels=labels_for(INSTANCE, sandbox_id=999999, owner="ghost"),
+                         limits=services.default_limits(), command=workstation_command())
+    container_id = engine().run(spec)
+    counts = services.sandbox_reap()
+    assert counts["orphans"] >= 1
+    assert engine().state(container_id) is None
