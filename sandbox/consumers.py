@@ -169,6 +169,7 @@ class SandboxStreamConsumer(SandboxAccessMixin, AsyncWebsocketConsumer):
 
     follower: threading.Thread | None = None
     log_stream = None
+    oom_stream = None
     sender: asyncio.Task | None = None
 
     async def connect(self):
@@ -201,6 +202,7 @@ class SandboxStreamConsumer(SandboxAccessMixin, AsyncWebsocketConsumer):
 
     async def _start_logs(self) -> None:
         loop = asyncio.get_running_loop()
+        await self._watch_out_of_memory(loop)
         tail = settings.SANDCLOUD["LOG_REPLAY_LINES"]
         try:
             self.log_stream = await asyncio.to_thread(engine().follow_logs, self.sandbox.container_id, tail=tail)
@@ -220,6 +222,26 @@ class SandboxStreamConsumer(SandboxAccessMixin, AsyncWebsocketConsumer):
         self.follower = threading.Thread(target=follow, name=f"logs-{self.sandbox.pk}", daemon=True)
         self.follower.start()
 
+    async def _watch_out_of_memory(self, loop) -> None:
+        """A process killed by the memory limit is news the learner should not have to guess from "Killed"."""
+        try:
+            self.oom_stream = await asyncio.to_thread(engine().follow_oom_events, self.sandbox.container_id)
+        except EngineError:
+            return
+        events, sandbox = self.oom_stream, self.sandbox
+        message = {"type": "event", "state": State.RUNNING, "level": "error",
+                   "message": f"Out of memory: a process used more than this sandbox's {sandbox.memory_mb} MB "
+                              f"and the kernel killed it."}
+
+        def follow():
+            try:
+                for _ in events:
+                    loop.call_soon_threadsafe(asyncio.ensure_future, self._send_json({**message, "at": time.time()}))
+            except Exception:  # noqa: BLE001 - ends when closed
+                pass
+
+        threading.Thread(target=follow, name=f"oom-{sandbox.pk}", daemon=True).start()
+
     async def _send_logs(self) -> None:
         while True:
             await self.buffer.ready.wait()
@@ -230,12 +252,13 @@ class SandboxStreamConsumer(SandboxAccessMixin, AsyncWebsocketConsumer):
                 await self._send_json({"type": "log", "lines": lines})
 
     def _stop_logs(self) -> None:
-        if self.log_stream is not None:
-            try:
-                self.log_stream.close()
-            except Exception:  # noqa: BLE001
-                pass
-            self.log_stream = None
+        for stream in (self.log_stream, self.oom_stream):
+            if stream is not None:
+                try:
+                    stream.close()
+                except Exception:  # noqa: BLE001 - already closed by the engine
+                    pass
+        self.log_stream = self.oom_stream = None
 
     async def disconnect(self, code):
         if hasattr(self, "group"):

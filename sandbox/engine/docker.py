@@ -245,6 +245,13 @@ class DockerEngine:
         except (APIError, requests.exceptions.RequestException) as error:
             raise _translate(error) from error
 
+    def follow_oom_events(self, container: str) -> Iterator[dict]:
+        """Yields an event each time the kernel's OOM killer kills a process in the container; close() to stop."""
+        try:
+            return self.api.events(filters={"container": container, "event": "oom"}, decode=True)
+        except (APIError, requests.exceptions.RequestException) as error:
+            raise _translate(error) from error
+
     def stats(self, container: str) -> dict:
         """CPU percent and memory use right now (one sample, no streaming)."""
         try:

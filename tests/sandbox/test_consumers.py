@@ -181,3 +181,24 @@ def test_the_stream_replays_provisioning_steps_and_carries_the_container_log(sta
     assert any(m["type"] == "state" and m["state"] == "running" for m in messages)
     boot_lines = [line for m in messages if m["type"] == "log" for line in m["lines"]]
     assert any(line.startswith("sandbox ready: Linux") for line in boot_lines)
+
+
+def test_a_process_killed_for_memory_is_reported_as_out_of_memory(start_sandbox, learner):
+    sandbox = start_sandbox(learner)
+    communicator = stream(sandbox.pk, user=learner)
+
+    async def scenario():
+        connected, _ = await communicator.connect(timeout=10)
+        assert connected
+        messages = []
+        # The first log line (the boot banner) shows the server is following the container, OOM watch included.
+        while not any(m["type"] == "log" for m in messages):
+            messages.append(json.loads(await communicator.receive_from(timeout=10)))
+        await sync_to_async(run_in)(sandbox, "python3 -c 'b = bytearray(1024 * 1024 * 1024)'")
+        while not any(m.get("level") == "error" for m in messages):
+            messages.append(json.loads(await communicator.receive_from(timeout=15)))
+        await communicator.disconnect()
+        return [m for m in messages if m.get("level") == "error"]
+
+    errors = async_to_sync(scenario)()
+    assert "Out of memory" in errors[0]["message"] and "256 MB" in errors[0]["message"]
