@@ -6,6 +6,7 @@ import random
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
@@ -101,7 +102,7 @@ def sandbox_request(*, owner: AbstractBaseUser, lab_slug: str = "", step_slug: s
     with transaction.atomic():
         # Lock the learner's row so two concurrent requests cannot both squeeze under the quota (no-op on SQLite,
         # whose IMMEDIATE transactions already serialize writers).
-        type(owner).objects.select_for_update().filter(pk=owner.pk).first()
+        get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
         refusal = quota_refusal(
             quota=quota,
             learner_active=Sandbox.objects.filter(owner=owner, state__in=COUNTED).count(),

@@ -1,0 +1,93 @@
+"""The JSON API: every refusal is a status code and a sentence, never a stack trace (real Docker behind it)."""
+import json
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from sandbox import services
+
+
+@pytest.fixture
+def api(learner):
+    client = Client()
+    client.force_login(learner)
+    return client
+
+
+def post(client, url, body=None, raw=None):
+    return client.post(url, data=raw if raw is not None else json.dumps(body or {}), content_type="application/json")
+
+
+def test_anonymous_callers_are_asked_to_sign_in(db):
+    response = Client().get("/api/sandboxes/")
+    assert response.status_code == 401 and response.json() == {"error": "Sign in first."}
+
+
+def test_a_learner_starts_runs_a_command_and_stops_a_sandbox(api, start_sandbox, learner):
+    response = post(api, "/api/sandboxes/")
+    assert response.status_code == 201
+    sandbox_id = response.json()["id"]
+    assert api.get(f"/api/sandboxes/{sandbox_id}/").json()["state"] == "running"
+    result = post(api, f"/api/sandboxes/{sandbox_id}/exec/", {"command": "echo $((2+3))"}).json()
+    assert result == {"exit_code": 0, "output": "5\n", "timed_out": False}
+    assert post(api, f"/api/sandboxes/{sandbox_id}/stop/").status_code == 202
+    assert api.get(f"/api/sandboxes/{sandbox_id}/").json()["state"] == "stopped"
+
+
+def test_exec_into_a_stopped_sandbox_is_a_409_in_plain_words(api, start_sandbox, learner):
+    sandbox = start_sandbox(learner)
+    services.sandbox_stop(sandbox_id=sandbox.pk)
+    response = post(api, f"/api/sandboxes/{sandbox.pk}/exec/", {"command": "true"})
+    assert response.status_code == 409
+    assert "stopped" in response.json()["error"]
+
+
+def test_a_command_past_its_timeout_is_cut_off_and_says_so(api, start_sandbox, learner):
+    sandbox = start_sandbox(learner)
+    response = post(api, f"/api/sandboxes/{sandbox.pk}/exec/", {"command": "sleep 30", "timeout": 1})
+    assert response.json()["timed_out"] is True
+
+
+def test_the_quota_is_a_429_with_the_reason(api, start_sandbox, learner, monkeypatch):
+    monkeypatch.setitem(settings.SANDCLOUD, "MAX_PER_LEARNER", 1)
+    start_sandbox(learner)
+    response = post(api, "/api/sandboxes/")
+    assert response.status_code == 429 and "Stop one before starting another" in response.json()["error"]
+
+
+def test_another_learners_sandbox_is_forbidden(start_sandbox, learner, other_learner):
+    sandbox = start_sandbox(learner)
+    intruder = Client()
+    intruder.force_login(other_learner)
+    assert intruder.get(f"/api/sandboxes/{sandbox.pk}/").status_code == 403
+    assert post(intruder, f"/api/sandboxes/{sandbox.pk}/exec/", {"command": "id"}).status_code == 403
+    assert post(intruder, f"/api/sandboxes/{sandbox.pk}/stop/").status_code == 403
+
+
+@pytest.mark.parametrize("raw, message", [
+    ("{not json", "not valid JSON"),
+    ("[1, 2]", "must be a JSON object"),
+    ('{"runtime": "kvm"}', "Unknown runtime"),
+    ('{"runtime": 5}', "runtime must be a string"),
+])
+def test_bad_start_requests_get_a_400_with_a_reason(api, raw, message):
+    response = post(api, "/api/sandboxes/", raw=raw)
+    assert response.status_code == 400 and message in response.json()["error"]
+
+
+@pytest.mark.parametrize("body, message", [
+    ({}, "Send {\"command\""),
+    ({"command": "x" * 5000}, "longer than"),
+    ({"command": "id", "timeout": 0}, "timeout must be"),
+    ({"command": "id", "timeout": "ten"}, "timeout must be"),
+])
+def test_bad_exec_requests_get_a_400_with_a_reason(api, start_sandbox, learner, body, message):
+    sandbox = start_sandbox(learner)
+    response = post(api, f"/api/sandboxes/{sandbox.pk}/exec/", body)
+    assert response.status_code == 400 and message in response.json()["error"]
+
+
+def test_an_unknown_sandbox_is_a_404_not_a_crash(api):
+    response = api.get("/api/sandboxes/999999/")
+    assert response.status_code == 404 and "no sandbox 999999" in response.json()["error"]
