@@ -28,6 +28,8 @@ python manage.py sandbox images
 echo "==> demo accounts"
 python manage.py demo_users
 python manage.py collectstatic --noinput -v 0
+echo "==> warming the pool of ready workstations"
+python manage.py sandbox pool
 
 echo
 echo "Sandcloud is starting at http://127.0.0.1:${SANDCLOUD_PORT}/  (Ctrl-C stops everything)"
