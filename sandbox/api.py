@@ -1,16 +1,20 @@
 """A small JSON API over the same services as the pages: list, start, show, stop and exec (session-authenticated)."""
 from __future__ import annotations
 
+import datetime
 import json
 from functools import wraps
 
 from django.core.exceptions import PermissionDenied
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_http_methods
 
 from . import selectors, services
 from .models import Runtime, Sandbox
 from .engine.docker import EngineError
+from .recording import recording_window
 
 MAX_COMMAND_CHARS = 4096
 
@@ -127,3 +131,25 @@ def sandbox_exec(request, sandbox_id: int):
     exit_code, output = services.sandbox_exec(sandbox=sandbox, command=["bash", "-c", command], timeout=timeout)
     timed_out = exit_code in (124, 137) and timeout > 0
     return JsonResponse({"exit_code": exit_code, "output": output[-65536:], "timed_out": timed_out})
+
+
+@require_http_methods(["GET"])
+@api_view
+def sandbox_recording(request, sandbox_id: int):
+    """The owner's terminal in the minutes before `until` (ISO time, default now) as an asciicast v2 document."""
+    sandbox = _visible(request, sandbox_id)
+    until = timezone.now()
+    if request.GET.get("until"):
+        until = parse_datetime(request.GET["until"])
+        if until is None:
+            raise services.SandboxError("until must be a time like 2026-11-27T21:30:00Z.")
+        if timezone.is_naive(until):
+            until = timezone.make_aware(until, datetime.timezone.utc)
+    try:
+        minutes = int(request.GET.get("minutes", 5))
+    except ValueError:
+        minutes = 0
+    if not 1 <= minutes <= 120:
+        raise services.SandboxError("minutes must be a whole number from 1 to 120.")
+    cast = recording_window(sandbox=sandbox, until=until, minutes=minutes)
+    return HttpResponse(cast, content_type="application/x-asciicast")

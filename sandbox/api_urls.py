@@ -8,4 +8,5 @@ urlpatterns = [
     path("sandboxes/<int:sandbox_id>/", api.sandbox_detail, name="api-sandbox"),
     path("sandboxes/<int:sandbox_id>/stop/", api.sandbox_stop, name="api-sandbox-stop"),
     path("sandboxes/<int:sandbox_id>/exec/", api.sandbox_exec, name="api-sandbox-exec"),
+    path("sandboxes/<int:sandbox_id>/recording.cast", api.sandbox_recording, name="api-sandbox-recording"),
 ]

@@ -16,6 +16,7 @@ from .engine.docker import EngineError, engine
 from .engine.images import LEARNER_GID
 from .events import events_recent, group_name
 from .models import Sandbox
+from .recording import recording_start
 from .services import sandbox_touch
 from .states import FINAL, State
 
@@ -58,6 +59,7 @@ class TerminalConsumer(SandboxAccessMixin, AsyncWebsocketConsumer):
 
     stream = None
     pump: asyncio.Task | None = None
+    recorder = None
 
     async def connect(self):
         if not await self.authorize():
@@ -82,6 +84,9 @@ class TerminalConsumer(SandboxAccessMixin, AsyncWebsocketConsumer):
         self.last_touch = 0.0
         if self.read_only:
             await self._notice("info", "Watching read-only: your keystrokes are not sent.")
+        else:
+            # Only the owner's own session is recorded; instructors replay it next to check results.
+            self.recorder = await sync_to_async(recording_start)(sandbox=self.sandbox)
         self.pump = asyncio.create_task(self._pump_output())
 
     async def _notice(self, kind: str, message: str) -> None:
@@ -95,6 +100,8 @@ class TerminalConsumer(SandboxAccessMixin, AsyncWebsocketConsumer):
                 if not data:
                     break
                 await self.send(bytes_data=data)
+                if self.recorder is not None:
+                    self.recorder.output(data)
         except (OSError, asyncio.CancelledError):
             return
         state = await sync_to_async(lambda: Sandbox.objects.values_list("state", flat=True).get(pk=self.sandbox.pk))()
@@ -119,6 +126,8 @@ class TerminalConsumer(SandboxAccessMixin, AsyncWebsocketConsumer):
             rows, cols = _clamp(message.get("rows"), 2, 500), _clamp(message.get("cols"), 2, 500)
             if rows and cols:
                 await asyncio.to_thread(engine().resize_terminal, self.stream.exec_id, rows=rows, cols=cols)
+                if self.recorder is not None:
+                    self.recorder.resize(cols=cols, rows=rows)
         elif message.get("type") == "input" and not self.read_only and isinstance(message.get("data"), str):
             await asyncio.get_running_loop().sock_sendall(self.stream.sock, message["data"].encode())
             await self._touch()
@@ -134,6 +143,9 @@ class TerminalConsumer(SandboxAccessMixin, AsyncWebsocketConsumer):
             self.pump.cancel()
         if self.stream is not None:
             self.stream.sock.close()
+        if self.recorder is not None:
+            await sync_to_async(self.recorder.close)()
+            self.recorder = None
 
 
 def _clamp(value, low: int, high: int) -> int | None:

@@ -67,3 +67,19 @@ class WarmContainer(models.Model):
 
     class Meta:
         ordering = ["created_at"]
+
+
+class TerminalRecording(models.Model):
+    """One terminal session of a sandbox's owner, kept as an asciicast v2 file for replay next to grading results."""
+
+    sandbox = models.ForeignKey(Sandbox, on_delete=models.CASCADE, related_name="recordings")
+    path = models.CharField(max_length=300)
+    width = models.PositiveIntegerField(default=120)
+    height = models.PositiveIntegerField(default=32)
+    started_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    truncated = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["started_at"]

@@ -202,3 +202,32 @@ def test_a_process_killed_for_memory_is_reported_as_out_of_memory(start_sandbox,
 
     errors = async_to_sync(scenario)()
     assert "Out of memory" in errors[0]["message"] and "256 MB" in errors[0]["message"]
+
+
+def test_the_owners_session_is_recorded_as_asciicast_and_only_they_and_staff_can_replay_it(
+        start_sandbox, learner, other_learner, staff_user):
+    sandbox = start_sandbox(learner)
+    communicator = terminal(sandbox.pk, user=learner)
+
+    async def scenario():
+        await communicator.connect(timeout=10)
+        await read_until(communicator, b"learner@sandbox")
+        await communicator.send_to(text_data=json.dumps({"type": "resize", "cols": 90, "rows": 20}))
+        await communicator.send_to(bytes_data=b"echo recorded-$((40+2))\r")
+        await read_until(communicator, b"recorded-42")
+        await communicator.disconnect()
+
+    async_to_sync(scenario)()
+    owner, intruder, instructor = Client(), Client(), Client()
+    owner.force_login(learner)
+    intruder.force_login(other_learner)
+    instructor.force_login(staff_user)
+    url = f"/api/sandboxes/{sandbox.pk}/recording.cast?minutes=5"
+    cast = owner.get(url).content.decode().splitlines()
+    header, events = json.loads(cast[0]), [json.loads(line) for line in cast[1:]]
+    assert header["version"] == 2
+    assert any(kind == "o" and "recorded-42" in text for _, kind, text in events)
+    assert ["r", "90x20"] in [[kind, text] for _, kind, text in events]
+    assert all(0 <= at <= 300 for at, _, _ in events)
+    assert instructor.get(url).status_code == 200
+    assert intruder.get(url).status_code == 403
