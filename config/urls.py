@@ -8,5 +8,6 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/", include("sandbox.api_urls")),
+    path("lessons/", include("lessons.urls")),
     path("", include("sandbox.urls")),
 ]
