@@ -10,9 +10,10 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set u
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from sandbox.routing import websocket_urlpatterns  # noqa: E402
+from cohorts.routing import websocket_urlpatterns as cohort_routes  # noqa: E402
+from sandbox.routing import websocket_urlpatterns as sandbox_routes  # noqa: E402
 
 application = ProtocolTypeRouter({
     "http": django_asgi_app,
-    "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+    "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(sandbox_routes + cohort_routes))),
 })

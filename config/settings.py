@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "sandbox",
     "labs",
     "lessons",
+    "cohorts",
 ]
 
 MIDDLEWARE = [
@@ -87,9 +88,12 @@ TEMPLATES = [
     },
 ]
 
+INSTANCE = os.environ.get("SANDCLOUD_INSTANCE", "default")
+# Each instance has a database file of its own, so two installs sharing a machine never see each other's rows.
+_SQLITE_NAME = "sandcloud.sqlite3" if INSTANCE == "default" else f"sandcloud-{INSTANCE}.sqlite3"
 DATABASES = {
     "default": dj_database_url.config(
-        env="DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'sandcloud.sqlite3'}", conn_max_age=60,
+        env="DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / _SQLITE_NAME}", conn_max_age=60,
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
@@ -97,7 +101,7 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # A file, not memory, so the web server and worker that browser tests start can share the test database.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-{os.environ.get('SANDCLOUD_INSTANCE', 'default')}.sqlite3")}
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-{INSTANCE}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -124,6 +128,7 @@ STATICFILES_DIRS = [
     ("vendor/bootstrap", NODE_MODULES / "bootstrap" / "dist"),
     ("vendor/bootstrap-icons", NODE_MODULES / "bootstrap-icons" / "font"),
     ("vendor/htmx", NODE_MODULES / "htmx.org" / "dist"),
+    ("vendor/asciinema-player", NODE_MODULES / "asciinema-player" / "dist" / "bundle"),
 ]
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
@@ -138,7 +143,7 @@ CHANNEL_LAYERS = {
             # Bounded: a slow consumer loses messages beyond this instead of growing Redis without limit.
             "capacity": 500,
             "expiry": 30,
-            "prefix": f"sandcloud-{os.environ.get('SANDCLOUD_INSTANCE', 'default')}",
+            "prefix": f"sandcloud-{INSTANCE}",
         },
     }
 }
@@ -150,7 +155,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_TASK_DEFAULT_QUEUE = f"sandcloud-{os.environ.get('SANDCLOUD_INSTANCE', 'default')}"
+CELERY_TASK_DEFAULT_QUEUE = f"sandcloud-{INSTANCE}"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "sandbox-reap": {"task": "sandbox.tasks.sandbox_reap_task", "schedule": env_float("SANDCLOUD_REAP_SECONDS", 20.0)},
@@ -169,7 +174,7 @@ LOGGING = {
 # --- The sandbox engine -------------------------------------------------------------------------------------------
 SANDCLOUD = {
     # Every container, network and channel name carries this, so several installs (or test runs) share one engine.
-    "INSTANCE": os.environ.get("SANDCLOUD_INSTANCE", "default"),
+    "INSTANCE": INSTANCE,
     "DOCKER_URL": os.environ.get("SANDCLOUD_DOCKER_URL", "unix:///var/run/docker.sock"),
     "DOCKER_TIMEOUT": env_int("SANDCLOUD_DOCKER_TIMEOUT", 30),
     "WORKSTATION_IMAGE": os.environ.get("SANDCLOUD_WORKSTATION_IMAGE", "sandcloud/workstation:1"),
@@ -189,6 +194,9 @@ SANDCLOUD = {
         "log_max_size": os.environ.get("SANDCLOUD_LOG_MAX_SIZE", "1m"),
         "log_max_files": env_int("SANDCLOUD_LOG_MAX_FILES", 2),
     },
+    # Learner networks are carved from this range (one /26 each: 16,384 networks), not from Docker's default pools.
+    "NETWORK_POOL": os.environ.get("SANDCLOUD_NETWORK_POOL", "10.224.0.0/12"),
+    "NETWORK_PREFIX": env_int("SANDCLOUD_NETWORK_PREFIX", 26),
     "TTL_MINUTES": env_int("SANDCLOUD_TTL_MINUTES", 120),
     "IDLE_MINUTES": env_int("SANDCLOUD_IDLE_MINUTES", 30),
     "MAX_PER_LEARNER": env_int("SANDCLOUD_MAX_PER_LEARNER", 2),

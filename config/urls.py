@@ -8,6 +8,8 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/", include("sandbox.api_urls")),
+    path("cohorts/", include("cohorts.urls")),
     path("lessons/", include("lessons.urls")),
+    path("labs/", include("labs.urls")),
     path("", include("sandbox.urls")),
 ]

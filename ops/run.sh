@@ -26,6 +26,7 @@ trap cleanup INT TERM EXIT
 python manage.py migrate --noinput -v 0
 python manage.py sandbox images
 python manage.py lessons load
+python manage.py labs load
 echo "==> demo accounts"
 python manage.py demo_users
 python manage.py collectstatic --noinput -v 0

@@ -34,6 +34,9 @@ elif [ "$changed" = 1 ]; then
   sleep 1
 fi
 
+# Sandbox bridges may not reach the host or the outside world (idempotent; see the script).
+bash "$(dirname "$0")/firewall.sh" >&2
+
 redis_port="${SANDCLOUD_REDIS_PORT:-6379}"
 if ! redis-cli -h 127.0.0.1 -p "$redis_port" ping >/dev/null 2>&1; then
   echo "==> starting redis-server on 127.0.0.1:$redis_port" >&2

@@ -20,7 +20,8 @@ if [ "${1:-}" = "--postgres" ]; then
 fi
 
 status=0
-pytest "$@" || status=$?
+python manage.py labs validate || status=$?
+[ "$status" = 0 ] && { pytest "$@" || status=$?; }
 # Whatever a failing test left behind goes with this run's namespace.
 docker ps -aq --filter "label=sandcloud.instance=$SANDCLOUD_INSTANCE" | xargs -r docker rm -f >/dev/null 2>&1 || true
 docker network ls -q --filter "label=sandcloud.instance=$SANDCLOUD_INSTANCE" | xargs -r docker network rm >/dev/null 2>&1 || true

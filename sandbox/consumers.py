@@ -17,6 +17,7 @@ from .engine.images import LEARNER_GID
 from .events import events_recent, group_name
 from .models import Sandbox
 from .recording import recording_start
+from .selectors import can_watch
 from .services import sandbox_touch
 from .states import FINAL, State
 
@@ -34,8 +35,13 @@ def _load_sandbox(sandbox_id: int) -> Sandbox | None:
     return Sandbox.objects.filter(pk=sandbox_id).first()
 
 
+@sync_to_async
+def _watchable(user, sandbox: Sandbox) -> bool:
+    return can_watch(user=user, sandbox=sandbox)
+
+
 class SandboxAccessMixin:
-    """connect() refuses anonymous users and anyone who is neither the owner nor staff (read-only)."""
+    """connect() refuses anonymous users and anyone who is neither the owner nor their instructor (read-only)."""
 
     sandbox: Sandbox
     read_only: bool
@@ -46,7 +52,7 @@ class SandboxAccessMixin:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return False
         sandbox = await _load_sandbox(int(self.scope["url_route"]["kwargs"]["sandbox_id"]))
-        if sandbox is None or not (sandbox.owner_id == user.pk or user.is_staff):
+        if sandbox is None or not await _watchable(user, sandbox):
             await self.close(code=CLOSE_FORBIDDEN)
             return False
         self.sandbox = sandbox

@@ -59,6 +59,8 @@ class Sandbox(models.Model):
 class WarmContainer(models.Model):
     """A pre-started workstation with default limits, waiting to be claimed by the next matching request."""
 
+    # Several installs (or test runs) may share one database and engine; each claims only its own containers.
+    instance = models.CharField(max_length=60, db_index=True, default="default")
     image = models.CharField(max_length=200)
     runtime = models.CharField(max_length=10, choices=Runtime.choices, default=Runtime.RUNC)
     container_id = models.CharField(max_length=80, unique=True)

@@ -1,6 +1,8 @@
 """Pure policy: container hardening, limits, naming and quotas. No Docker, Redis or database calls here."""
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 from dataclasses import dataclass, field, replace
 
 # Capabilities a lab may add back. Anything touching the host (SYS_ADMIN, SYS_MODULE, NET_ADMIN…) is refused.
@@ -98,6 +100,7 @@ def hardened_create_kwargs(spec: ContainerSpec) -> dict:
                        "Config": {"max-size": limits.log_max_size, "max-file": str(limits.log_max_files)}},
         "privileged": False,
         "ipc_mode": "private",
+        "shm_size": f"{limits.tmp_mb}m",  # /dev/shm is memory too: capped like /tmp rather than Docker's 64 MB
         "runtime": spec.runtime,
     }
     if spec.runtime == "runsc" or spec.network is None:
@@ -114,6 +117,23 @@ def container_name(instance: str, sandbox_id: int) -> str:
 
 def learner_network_name(instance: str, user_id: int) -> str:
     return f"sandcloud-{instance}-learner-{user_id}"
+
+
+# Every Sandcloud network's host-side bridge device starts with this, so ops/firewall.sh can fence exactly those off
+# from the host and the outside world without touching anybody else's Docker networks.
+BRIDGE_PREFIX = "sandcl-"
+
+
+def bridge_interface_name(network_name: str) -> str:
+    """The host-side bridge device for a network: stable per name and within Linux's 15-character limit."""
+    return BRIDGE_PREFIX + hashlib.sha256(network_name.encode()).hexdigest()[:8]
+
+
+def hardened_network_options(network_name: str, *, icc: bool) -> dict[str, str]:
+    """Driver options for an internal learner (or pool) bridge: no masquerading out, and a bridge the firewall knows."""
+    return {"com.docker.network.bridge.name": bridge_interface_name(network_name),
+            "com.docker.network.bridge.enable_icc": "true" if icc else "false",
+            "com.docker.network.bridge.enable_ip_masquerade": "false"}
 
 
 def labels_for(instance: str, *, sandbox_id: int | None = None, owner: str | None = None, pool: bool = False) -> dict:
@@ -142,3 +162,13 @@ def quota_refusal(*, quota: Quota, learner_active: int, host_active: int) -> str
     if host_active >= quota.per_host:
         return "Sandcloud is at capacity right now. Please try again in a few minutes."
     return None
+
+
+def subnet_candidates(*, pool: str, prefix: int, name: str, count: int = 32) -> list[str]:
+    """Subnets of `pool` to try for network `name`: a stable first choice from its name, then the next ones."""
+    network = ipaddress.ip_network(pool)
+    slots = 2 ** (prefix - network.prefixlen)
+    first = int(hashlib.sha256(name.encode()).hexdigest(), 16) % slots
+    size = 2 ** (network.max_prefixlen - prefix)
+    return [str(ipaddress.ip_network((int(network.network_address) + ((first + n) % slots) * size, prefix)))
+            for n in range(min(count, slots))]

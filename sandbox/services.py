@@ -17,7 +17,7 @@ from .engine.images import LEARNER_GID, LEARNER_UID_COUNT, LEARNER_UID_FIRST
 from .events import event_publish, redis_client
 from .models import Runtime, Sandbox, WarmContainer
 from .policy import (ContainerSpec, Limits, PolicyError, Quota, check_capabilities, container_name, labels_for,
-                     learner_network_name, quota_refusal, workstation_command)
+                     learner_network_name, quota_refusal, subnet_candidates, workstation_command)
 from .states import COUNTED, FINAL, State, check_transition
 
 log = logging.getLogger(__name__)
@@ -137,8 +137,12 @@ def _matches_warm_pool(sandbox: Sandbox, limits: Limits) -> bool:
             and sandbox.image == _config()["WORKSTATION_IMAGE"] and _config()["WARM_POOL_SIZE"] > 0)
 
 
+def _warm_containers():
+    return WarmContainer.objects.filter(instance=_config()["INSTANCE"])
+
+
 def _claim_warm_container(*, image: str, runtime: str) -> WarmContainer | None:
-    for warm in WarmContainer.objects.filter(image=image, runtime=runtime).order_by("created_at")[:5]:
+    for warm in _warm_containers().filter(image=image, runtime=runtime).order_by("created_at")[:5]:
         # Deleting the row is the claim: exactly one request gets a deleted count of 1.
         if WarmContainer.objects.filter(pk=warm.pk).delete()[0] == 1:
             return warm
@@ -149,8 +153,9 @@ def _after_warm_claim(sandbox_id: int) -> None:
     from .tasks import sandbox_attach_task, warm_pool_fill_task
 
     event_publish(sandbox_id=sandbox_id, state=State.RUNNING, message="Claimed a ready workstation from the warm pool")
-    sandbox_attach_task.delay(sandbox_id)
-    warm_pool_fill_task.delay()
+    # Off the critical path: the learner's first terminal attach should not compete with these for the CPU.
+    sandbox_attach_task.apply_async((sandbox_id,), countdown=1)
+    warm_pool_fill_task.apply_async(countdown=2)
 
 
 def _after_cold_request(sandbox_id: int) -> None:
@@ -176,8 +181,13 @@ def _spec_for(sandbox: Sandbox, *, network: str | None) -> ContainerSpec:
 def _learner_network(user_id: int) -> str:
     config = _config()
     name = learner_network_name(config["INSTANCE"], user_id)
-    engine().ensure_network(name, labels=labels_for(config["INSTANCE"], owner=str(user_id)))
+    engine().ensure_network(name, labels=labels_for(config["INSTANCE"], owner=str(user_id)), subnets=_subnets(name))
     return name
+
+
+def _subnets(name: str) -> list[str]:
+    config = _config()
+    return subnet_candidates(pool=config["NETWORK_POOL"], prefix=config["NETWORK_PREFIX"], name=name)
 
 
 def sandbox_provision(*, sandbox_id: int) -> Sandbox:
@@ -231,7 +241,7 @@ def _pool_network() -> str:
     config = _config()
     name = f"sandcloud-{config['INSTANCE']}-pool"
     # No inter-container traffic on the holding network: pooled containers cannot see each other.
-    engine().ensure_network(name, labels=labels_for(config["INSTANCE"]), icc=False)
+    engine().ensure_network(name, labels=labels_for(config["INSTANCE"]), icc=False, subnets=_subnets(name))
     return name
 
 
@@ -248,7 +258,7 @@ def warm_pool_fill() -> int:
 
 def _warm_pool_fill() -> int:
     config = _config()
-    wanted = config["WARM_POOL_SIZE"] - WarmContainer.objects.filter(image=config["WORKSTATION_IMAGE"]).count()
+    wanted = config["WARM_POOL_SIZE"] - _warm_containers().filter(image=config["WORKSTATION_IMAGE"]).count()
     started = 0
     if wanted <= 0:
         return 0
@@ -264,7 +274,8 @@ def _warm_pool_fill() -> int:
                              network=network, command=workstation_command())
         container_id = docker.run(spec)
         try:
-            WarmContainer.objects.create(image=spec.image, runtime=Runtime.RUNC, container_id=container_id, uid=uid)
+            WarmContainer.objects.create(instance=config["INSTANCE"], image=spec.image, runtime=Runtime.RUNC,
+                                         container_id=container_id, uid=uid)
         except IntegrityError:
             docker.remove(container_id)
             continue
@@ -274,7 +285,7 @@ def _warm_pool_fill() -> int:
 
 def warm_pool_drain() -> int:
     drained = 0
-    for warm in WarmContainer.objects.all():
+    for warm in _warm_containers():
         if WarmContainer.objects.filter(pk=warm.pk).delete()[0]:
             engine().remove(warm.container_id)
             drained += 1
@@ -284,13 +295,15 @@ def warm_pool_drain() -> int:
 # --- stop, reap, reconcile ------------------------------------------------------------------------------------------
 
 class SandboxStopAction:
-    """Stopping a sandbox: the owner or staff may; everybody else gets PermissionDenied."""
+    """Stopping a sandbox: its owner or whoever may watch it (their instructor, the operator); nobody else."""
 
     def __init__(self, sandbox: Sandbox, actor: AbstractBaseUser):
         self.sandbox, self.actor = sandbox, actor
 
     def check(self) -> None:
-        if not (self.actor.is_staff or self.sandbox.owner_id == self.actor.pk):
+        from .selectors import can_watch
+
+        if not can_watch(user=self.actor, sandbox=self.sandbox):
             raise PermissionDenied("You can only stop your own sandboxes.")
 
     def execute(self) -> Sandbox:
@@ -381,7 +394,7 @@ def _reconcile(*, now) -> dict[str, int]:
     running = {s.container_id: s for s in Sandbox.objects.filter(state=State.RUNNING).exclude(container_id="")}
     live_ids = set(Sandbox.objects.filter(state__in=[State.REQUESTED, State.PROVISIONING, State.STOPPING])
                    .values_list("pk", flat=True))
-    warm_ids = set(WarmContainer.objects.values_list("container_id", flat=True))
+    warm_ids = set(_warm_containers().values_list("container_id", flat=True))
     seen = set()
     for container in docker.managed_containers():
         seen.add(container.id)
@@ -391,11 +404,12 @@ def _reconcile(*, now) -> dict[str, int]:
                 docker.remove(container.id)
                 sandbox_fail(sandbox, describe_exit(oom_killed=container.oom_killed, exit_code=container.exit_code,
                                              memory_mb=sandbox.memory_mb))
+                _release_network_if_unused(sandbox.owner_id)
                 counts["dead"] += 1
             continue
         if container.id in warm_ids:
             if not container.running:
-                WarmContainer.objects.filter(container_id=container.id).delete()
+                _warm_containers().filter(container_id=container.id).delete()
                 docker.remove(container.id)
             continue
         labelled = container.labels.get("sandcloud.sandbox")
@@ -409,8 +423,9 @@ def _reconcile(*, now) -> dict[str, int]:
     for container_id, sandbox in running.items():
         if container_id not in seen:
             sandbox_fail(sandbox, "Your sandbox's container disappeared from the engine.")
+            _release_network_if_unused(sandbox.owner_id)
             counts["dead"] += 1
-    WarmContainer.objects.exclude(container_id__in=seen).delete()
+    _warm_containers().exclude(container_id__in=seen).delete()
     return counts
 
 

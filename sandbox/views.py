@@ -1,14 +1,15 @@
 """Pages for learners and staff: the home list, one sandbox (terminal + live log), starting and stopping."""
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseForbidden
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from . import selectors, services
-from .models import Runtime
+from .models import Runtime, Sandbox
+from .states import ACTIVE
 
 
 @login_required
@@ -36,11 +37,9 @@ def sandbox_start(request):
     return redirect("sandbox-detail", sandbox_id=sandbox.pk)
 
 
-def _visible_or_404(request, sandbox_id: int):
+def _visible_or_404(request, sandbox_id: int) -> Sandbox:
     sandbox = selectors.sandbox_visible_to(user=request.user, sandbox_id=sandbox_id)
     if sandbox is None:
-        from .models import Sandbox
-
         if Sandbox.objects.filter(pk=sandbox_id).exists():
             raise PermissionDenied("This sandbox belongs to another learner.")
         raise Http404("No such sandbox.")
@@ -70,12 +69,21 @@ def sandbox_stop(request, sandbox_id: int):
     except PermissionDenied as error:
         return HttpResponseForbidden(str(error))
     messages.info(request, f"Sandbox {sandbox.pk} is stopping.")
-    return redirect(request.POST.get("next") or "home")
+    next_url = request.POST.get("next", "")
+    # Only back to a page of this site: a forged form must not turn the stop button into a redirect elsewhere.
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
+        next_url = "home"
+    return redirect(next_url)
 
 
-@staff_member_required
+@login_required
 def staff_sandboxes(request):
+    # A plain 403 for signed-in learners; staff_member_required would send them to the admin's login instead.
+    if not request.user.is_staff:
+        raise PermissionDenied("Only instructors can see their learners' sandboxes.")
     show_all = request.GET.get("all") == "1"
-    sandboxes = (selectors.sandboxes_active() if not show_all
-                 else selectors.Sandbox.objects.select_related("owner").all()[:200])
-    return render(request, "sandbox/staff.html", {"sandboxes": sandboxes, "show_all": show_all})
+    sandboxes = selectors.sandboxes_watchable(user=request.user)
+    if not show_all:
+        sandboxes = sandboxes.filter(state__in=ACTIVE)
+    return render(request, "sandbox/staff.html", {"sandboxes": sandboxes[:200], "show_all": show_all})

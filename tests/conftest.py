@@ -47,6 +47,17 @@ def staff_user(django_user_model):
 
 
 @pytest.fixture
+def instructor(django_user_model, learner):
+    """A staff member who teaches a cohort that `learner` has joined."""
+    from cohorts.services import cohort_create, cohort_join
+
+    teacher = django_user_model.objects.create_user("maria", password="pw-maria", is_staff=True)
+    cohort = cohort_create(instructor=teacher, name="Morning cohort")
+    cohort_join(learner=learner, invite_code=cohort.invite_code)
+    return teacher
+
+
+@pytest.fixture
 def start_sandbox(transactional_db, docker_engine):
     """Starts sandboxes through sandbox_request (tasks run inline) and removes them all afterwards."""
     created: list[int] = []

@@ -12,7 +12,7 @@ import docker
 import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
-from ..policy import ContainerSpec, hardened_create_kwargs
+from ..policy import ContainerSpec, hardened_create_kwargs, hardened_network_options
 
 log = logging.getLogger(__name__)
 
@@ -97,27 +97,37 @@ class DockerEngine:
             raise _translate(error) from error
 
     # --- networks ---------------------------------------------------------------------------------------------
-    def ensure_network(self, name: str, *, labels: dict[str, str], icc: bool = True) -> str:
-        """An internal bridge network: no route out, no gateway to other networks. Idempotent."""
+    def ensure_network(self, name: str, *, labels: dict[str, str], icc: bool = True,
+                       subnets: list[str] | tuple[str, ...] = ()) -> str:
+        """An internal bridge network: no route out, no gateway to other networks. Idempotent.
+
+        `subnets` are tried in order (the first free one wins) so learner networks come from the project's own
+        range instead of Docker's default pools, which hold only about thirty networks.
+        """
         try:
             return self.api.inspect_network(name)["Id"]
         except NotFound:
             pass
         except (APIError, requests.exceptions.RequestException) as error:
             raise _translate(error) from error
-        try:
-            created = self.api.create_network(
-                name, driver="bridge", internal=True, labels=labels, check_duplicate=True,
-                options={"com.docker.network.bridge.enable_icc": "true" if icc else "false",
-                         "com.docker.network.bridge.enable_ip_masquerade": "false"},
-            )
-            return created["Id"]
-        except APIError as error:
-            if error.status_code == 409:  # created concurrently by another worker
-                return self.api.inspect_network(name)["Id"]
-            raise _translate(error) from error
-        except requests.exceptions.RequestException as error:
-            raise _translate(error) from error
+        last_error: Exception | None = None
+        for subnet in list(subnets) or [None]:
+            ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)]) if subnet else None
+            try:
+                created = self.api.create_network(name, driver="bridge", internal=True, labels=labels,
+                                                  check_duplicate=True, ipam=ipam,
+                                                  options=hardened_network_options(name, icc=icc))
+                return created["Id"]
+            except APIError as error:
+                if error.status_code == 409 or "already exists" in str(error):  # made concurrently by another worker
+                    return self.api.inspect_network(name)["Id"]
+                if "overlaps" in str(error):
+                    last_error = error
+                    continue
+                raise _translate(error) from error
+            except requests.exceptions.RequestException as error:
+                raise _translate(error) from error
+        raise EngineError("No free network address range is left for a new learner network.") from last_error
 
     def remove_network(self, name: str) -> bool:
         try:

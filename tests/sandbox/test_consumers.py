@@ -72,7 +72,6 @@ def test_another_learner_cannot_open_my_terminal_or_stream(start_sandbox, learne
 
 def test_a_socket_from_a_foreign_origin_is_refused(start_sandbox, learner):
     sandbox = start_sandbox(learner)
-
     communicator = terminal(sandbox.pk, user=learner, origin=b"http://evil.example")
 
     async def scenario():
@@ -84,7 +83,6 @@ def test_a_socket_from_a_foreign_origin_is_refused(start_sandbox, learner):
 
 def test_the_owner_types_a_command_and_sees_its_output(start_sandbox, learner):
     sandbox = start_sandbox(learner)
-
     communicator = terminal(sandbox.pk, user=learner)
 
     async def scenario():
@@ -121,10 +119,15 @@ def test_reconnecting_replays_the_screen_of_the_same_shell(start_sandbox, learne
     assert b"remembered-line" in async_to_sync(scenario)()
 
 
-def test_staff_watch_read_only_and_their_keystrokes_do_nothing(start_sandbox, learner, staff_user):
+def test_staff_who_teach_nobody_here_cannot_watch(start_sandbox, learner, staff_user):
     sandbox = start_sandbox(learner)
+    assert async_to_sync(close_code)(terminal(sandbox.pk, user=staff_user)) == 4403
 
-    communicator = terminal(sandbox.pk, user=staff_user)
+
+def test_the_learners_instructor_watches_read_only_and_their_keystrokes_do_nothing(start_sandbox, learner,
+                                                                                   instructor):
+    sandbox = start_sandbox(learner)
+    communicator = terminal(sandbox.pk, user=instructor)
 
     async def scenario():
         connected, _ = await communicator.connect(timeout=10)
@@ -160,7 +163,6 @@ def test_a_stopped_sandbox_says_so_instead_of_opening_a_terminal(start_sandbox, 
 
 def test_the_stream_replays_provisioning_steps_and_carries_the_container_log(start_sandbox, learner):
     sandbox = start_sandbox(learner)
-
     communicator = stream(sandbox.pk, user=learner)
 
     async def scenario():
@@ -204,8 +206,8 @@ def test_a_process_killed_for_memory_is_reported_as_out_of_memory(start_sandbox,
     assert "Out of memory" in errors[0]["message"] and "256 MB" in errors[0]["message"]
 
 
-def test_the_owners_session_is_recorded_as_asciicast_and_only_they_and_staff_can_replay_it(
-        start_sandbox, learner, other_learner, staff_user):
+def test_the_owners_session_is_recorded_as_asciicast_and_only_they_and_their_instructor_can_replay_it(
+        start_sandbox, learner, other_learner, instructor):
     sandbox = start_sandbox(learner)
     communicator = terminal(sandbox.pk, user=learner)
 
@@ -218,10 +220,10 @@ def test_the_owners_session_is_recorded_as_asciicast_and_only_they_and_staff_can
         await communicator.disconnect()
 
     async_to_sync(scenario)()
-    owner, intruder, instructor = Client(), Client(), Client()
+    owner, intruder, teacher = Client(), Client(), Client()
     owner.force_login(learner)
     intruder.force_login(other_learner)
-    instructor.force_login(staff_user)
+    teacher.force_login(instructor)
     url = f"/api/sandboxes/{sandbox.pk}/recording.cast?minutes=5"
     cast = owner.get(url).content.decode().splitlines()
     header, events = json.loads(cast[0]), [json.loads(line) for line in cast[1:]]
@@ -229,5 +231,5 @@ def test_the_owners_session_is_recorded_as_asciicast_and_only_they_and_staff_can
     assert any(kind == "o" and "recorded-42" in text for _, kind, text in events)
     assert ["r", "90x20"] in [[kind, text] for _, kind, text in events]
     assert all(0 <= at <= 300 for at, _, _ in events)
-    assert instructor.get(url).status_code == 200
+    assert teacher.get(url).status_code == 200
     assert intruder.get(url).status_code == 403

@@ -1,8 +1,10 @@
 """Hardening and quota policy, as pure logic."""
+import ipaddress
+
 import pytest
 
 from sandbox.policy import (ContainerSpec, Limits, PolicyError, Quota, check_capabilities, hardened_create_kwargs,
-                            quota_refusal)
+                            quota_refusal, subnet_candidates)
 
 
 def spec(**overrides) -> ContainerSpec:
@@ -68,3 +70,12 @@ def test_quota_refuses_when_the_host_is_full():
 
 def test_quota_allows_a_sandbox_that_fits():
     assert quota_refusal(quota=Quota(per_learner=2, per_host=10), learner_active=1, host_active=9) is None
+
+
+def test_learner_subnets_come_from_the_project_range_stable_per_name():
+    first = subnet_candidates(pool="10.224.0.0/12", prefix=26, name="sandcloud-x-learner-7", count=3)
+    assert first == subnet_candidates(pool="10.224.0.0/12", prefix=26, name="sandcloud-x-learner-7", count=3)
+    assert all(ipaddress.ip_network(s).subnet_of(ipaddress.ip_network("10.224.0.0/12")) for s in first)
+    assert all(ipaddress.ip_network(s).prefixlen == 26 for s in first)
+    assert len(set(first)) == 3
+    assert first[0] != subnet_candidates(pool="10.224.0.0/12", prefix=26, name="sandcloud-x-learner-8", count=1)[0]

@@ -1,0 +1,149 @@
+"""Cohort pages: create and join, the instructor dashboard, a learner's history, the gradebook and replays."""
+from __future__ import annotations
+
+import csv
+from concurrent.futures import ThreadPoolExecutor
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from sandbox import selectors as sandbox_selectors
+from sandbox.engine.docker import EngineError, engine
+from sandbox.models import Sandbox
+from sandbox.services import SandboxError
+
+from . import selectors, services
+
+
+@login_required
+def cohort_index(request):
+    if request.method == "POST":
+        try:
+            if request.POST.get("action") == "create":
+                cohort = services.cohort_create(instructor=request.user, name=request.POST.get("name", ""))
+                messages.success(request, f"Cohort “{cohort.name}” created. Its invite code is {cohort.invite_code}.")
+                return redirect("cohort-dashboard", cohort_id=cohort.pk)
+            cohort = services.cohort_join(learner=request.user, invite_code=request.POST.get("invite_code", ""))
+            messages.success(request, f"You joined “{cohort.name}”.")
+        except services.CohortError as error:
+            messages.error(request, str(error))
+        except PermissionDenied as error:
+            messages.error(request, str(error))
+        return redirect("cohort-index")
+    return render(request, "cohorts/index.html", {
+        "taught": selectors.cohorts_taught(instructor=request.user) if request.user.is_staff else [],
+        "joined": selectors.cohorts_joined(learner=request.user),
+    })
+
+
+def _cohort_or_403(request, cohort_id: int):
+    cohort = selectors.cohort_for_instructor(instructor=request.user, cohort_id=cohort_id)
+    if cohort is None:
+        raise PermissionDenied("Only this cohort's instructor can see its dashboard.")
+    return cohort
+
+
+@login_required
+def cohort_dashboard(request, cohort_id: int):
+    cohort = _cohort_or_403(request, cohort_id)
+    labs, rows = selectors.progress_matrix(cohort=cohort)
+    return render(request, "cohorts/dashboard.html", {"cohort": cohort, "labs": labs, "rows": rows})
+
+
+@login_required
+def cohort_matrix_partial(request, cohort_id: int):
+    cohort = _cohort_or_403(request, cohort_id)
+    labs, rows = selectors.progress_matrix(cohort=cohort)
+    return render(request, "cohorts/_matrix.html", {"cohort": cohort, "labs": labs, "rows": rows})
+
+
+def _stats(sandbox: Sandbox) -> dict | None:
+    try:
+        return engine().stats(sandbox.container_id)
+    except EngineError:
+        return None
+
+
+@login_required
+def cohort_sandboxes_partial(request, cohort_id: int):
+    """Active sandboxes of the cohort with CPU and memory from Docker (sampled in parallel: one second in all)."""
+    cohort = _cohort_or_403(request, cohort_id)
+    learners = selectors.cohort_learners(cohort=cohort)
+    sandboxes = list(sandbox_selectors.sandboxes_active().filter(owner__in=learners))
+    running = [s for s in sandboxes if s.state == Sandbox.State.RUNNING and s.container_id]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        stats = dict(zip([s.pk for s in running], pool.map(_stats, running)))
+    rows = [(s, stats.get(s.pk)) for s in sandboxes]
+    return render(request, "cohorts/_sandboxes.html", {"cohort": cohort, "rows": rows})
+
+
+@login_required
+@require_POST
+def cohort_sandbox_action(request, cohort_id: int, sandbox_id: int, action: str):
+    cohort = _cohort_or_403(request, cohort_id)
+    sandbox = get_object_or_404(Sandbox, pk=sandbox_id)
+    act = services.LearnerSandboxAction(sandbox, request.user)
+    try:
+        if action == "extend":
+            act.extend()
+            messages.success(request, f"{sandbox.owner.get_username()}'s sandbox got "
+                                      f"{act.EXTEND_MINUTES} more minutes.")
+        elif action == "terminate":
+            act.terminate()
+            messages.info(request, f"{sandbox.owner.get_username()}'s sandbox is stopping.")
+        elif action == "reset":
+            fresh = act.reset()
+            messages.info(request, f"{sandbox.owner.get_username()} has a fresh sandbox ({fresh.pk}).")
+        else:
+            raise Http404("Unknown action.")
+    except SandboxError as error:
+        messages.error(request, str(error))
+    return redirect("cohort-dashboard", cohort_id=cohort.pk)
+
+
+@login_required
+def cohort_learner(request, cohort_id: int, learner_id: int):
+    from labs.models import Attempt
+
+    cohort = _cohort_or_403(request, cohort_id)
+    learner = get_object_or_404(get_user_model(), pk=learner_id, cohort_memberships__cohort=cohort)
+    attempts = (Attempt.objects.filter(user=learner).select_related("lab", "step", "sandbox")
+                .order_by("-created_at")[:200])
+    return render(request, "cohorts/learner.html", {"cohort": cohort, "learner": learner, "attempts": attempts})
+
+
+@login_required
+def cohort_gradebook_csv(request, cohort_id: int):
+    cohort = _cohort_or_403(request, cohort_id)
+    header, rows = selectors.gradebook(cohort=cohort)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    stamp = timezone.now().strftime("%Y-%m-%d")
+    response["Content-Disposition"] = f'attachment; filename="gradebook-{cohort.invite_code}-{stamp}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([_csv_safe(value) for value in row])
+    return response
+
+
+def _csv_safe(value):
+    # A username like "=HYPERLINK(...)" must not become a formula in the instructor's spreadsheet.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+@login_required
+def recording_player(request, sandbox_id: int):
+    sandbox = sandbox_selectors.sandbox_visible_to(user=request.user, sandbox_id=sandbox_id)
+    if sandbox is None:
+        raise PermissionDenied("You can only replay your own terminal or your learners'.")
+    until = request.GET.get("until", "")
+    minutes = request.GET.get("minutes", "5")
+    return render(request, "cohorts/recording.html", {"sandbox": sandbox, "until": until, "minutes": minutes})

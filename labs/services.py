@@ -1,0 +1,316 @@
+"""Every change a learner makes to a lab goes through here: load, start, set up, reset, reveal a hint, check, grade."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from sandbox import services as sandbox_services
+from sandbox.events import event_publish
+from sandbox.models import Sandbox
+from sandbox.states import ACTIVE, State
+
+from .events import attempt_event_publish
+from .format import CONTENT_DIR, LabError, LabSpec, labs_read
+from .grading import CheckOutcome, check_run
+from .models import Attempt, HintReveal, Lab, LabStep
+from .rendering import instructions_html
+from .scoring import attempt_points, attempts_left
+from .selectors import lab_sandbox_for, step_is_passed, step_is_unlocked, steps_current
+
+log = logging.getLogger(__name__)
+
+SETUP_TIMEOUT = 60
+# A check still pending or running this long after its timeout was lost with its worker: the learner may check again.
+STALE_AFTER_SECONDS = 90
+
+
+class LabRefused(Exception):
+    """Something the learner asked of a lab that cannot happen; str() is the message to show them."""
+
+
+class SandboxStarting(Exception):
+    """The sandbox is still being provisioned; the setup task retries."""
+
+
+# --- loading ----------------------------------------------------------------------------------------------------------
+
+@dataclass
+class LoadReport:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    unpublished: list[str] = field(default_factory=list)
+    errors: list[LabError] = field(default_factory=list)
+
+
+def labs_load(*, root: Path = CONTENT_DIR) -> LoadReport:
+    """Imports every valid lab folder into the database. Idempotent: unchanged labs are not touched."""
+    specs, errors = labs_read(root)
+    report = LoadReport(errors=errors)
+    with transaction.atomic():
+        for spec in specs:
+            lab = Lab.objects.filter(slug=spec.slug).first()
+            if lab is not None and lab.source_hash == spec.source_hash and lab.is_published:
+                report.unchanged.append(spec.slug)
+                continue
+            (report.created if lab is None else report.updated).append(spec.slug)
+            _lab_save(spec)
+        # A folder with errors is left as it was: its last good version stays online until it is fixed.
+        broken = {error.path.parent.name for error in errors}
+        gone = Lab.objects.filter(is_published=True).exclude(slug__in=[s.slug for s in specs] + list(broken))
+        report.unpublished = list(gone.values_list("slug", flat=True))
+        gone.update(is_published=False)
+    return report
+
+
+def _lab_save(spec: LabSpec) -> Lab:
+    env = spec.environment
+    lab, _ = Lab.objects.update_or_create(slug=spec.slug, defaults={
+        "title": spec.title, "summary": spec.summary, "lesson_slug": spec.lesson, "difficulty": spec.difficulty,
+        "estimated_minutes": spec.estimated_minutes,
+        "environment": {"image": env.image, "runtime": env.runtime, "cpus": env.cpus, "memory_mb": env.memory_mb,
+                        "pids": env.pids, "capabilities": list(env.capabilities),
+                        "time_limit_minutes": env.time_limit_minutes},
+        "max_attempts": spec.scoring.max_attempts,
+        "penalty_per_failed_attempt": spec.scoring.penalty_per_failed_attempt,
+        "hint_cost": spec.scoring.hint_cost, "source_hash": spec.source_hash, "is_published": True,
+    })
+    kept = []
+    for position, step in enumerate(spec.steps, start=1):
+        LabStep.objects.update_or_create(lab=lab, slug=step.slug, defaults={
+            "position": position, "title": step.title, "instructions_html": instructions_html(step.instructions),
+            "setup_script": step.setup, "check_script": step.check.script, "check_python": step.check.python,
+            "check_timeout": step.check.timeout, "hints": list(step.hints), "solution_script": step.solution,
+            "points": step.points, "is_active": True,
+        })
+        kept.append(step.slug)
+    removed = LabStep.objects.filter(lab=lab).exclude(slug__in=kept)
+    removed.filter(attempts__isnull=True, hint_reveals__isnull=True).delete()
+    removed.update(is_active=False)
+    return lab
+
+
+# --- sandboxes for labs -----------------------------------------------------------------------------------------------
+
+def lab_start(*, user: AbstractBaseUser, lab: Lab) -> Sandbox:
+    """The learner's sandbox for this lab: the running one if there is one, else a new one set up for their step."""
+    existing = lab_sandbox_for(user=user, lab=lab)
+    if existing is not None:
+        return existing
+    return _lab_sandbox_new(user=user, lab=lab, step=steps_current(user=user, lab=lab))
+
+
+def step_reset(*, user: AbstractBaseUser, step: LabStep) -> Sandbox:
+    """"Reset this step": the learner's lab sandbox is replaced by a fresh one with the step's setup run again."""
+    if not step_is_unlocked(user=user, step=step):
+        raise LabRefused("Finish the previous steps first.")
+    for sandbox in Sandbox.objects.filter(owner=user, lab_slug=step.lab.slug, state__in=ACTIVE):
+        sandbox_services.sandbox_stop(sandbox_id=sandbox.pk, reason="Replaced by a fresh sandbox (step reset)")
+    return _lab_sandbox_new(user=user, lab=step.lab, step=step)
+
+
+def _lab_sandbox_new(*, user: AbstractBaseUser, lab: Lab, step: LabStep) -> Sandbox:
+    env = lab.environment
+    limits = sandbox_services.default_limits().with_overrides(
+        memory_mb=env.get("memory_mb"), cpus=env.get("cpus"), pids=env.get("pids"))
+    with transaction.atomic():
+        try:
+            sandbox = sandbox_services.sandbox_request(
+                owner=user, lab_slug=lab.slug, step_slug=step.slug, runtime=env.get("runtime") or "runc",
+                image=env.get("image") or None, limits=limits, capabilities=env.get("capabilities") or [])
+        except sandbox_services.SandboxError as error:
+            raise LabRefused(str(error)) from error
+        if env.get("time_limit_minutes"):
+            ttl = settings.SANDCLOUD["TTL_MINUTES"]
+            sandbox = sandbox_services.sandbox_extend(sandbox_id=sandbox.pk, minutes=env["time_limit_minutes"] - ttl)
+        sandbox_id, step_id = sandbox.pk, step.pk
+        transaction.on_commit(lambda: _setup_queue(sandbox_id=sandbox_id, step_id=step_id))
+    sandbox.refresh_from_db()
+    return sandbox
+
+
+def _setup_queue(*, sandbox_id: int, step_id: int) -> None:
+    from .tasks import step_setup_task
+
+    step_setup_task.delay(sandbox_id, step_id)
+
+
+def step_setup(*, sandbox_id: int, step_id: int) -> bool:
+    """Runs a step's setup script in the sandbox as the learner. Setup scripts are written to be safe to run twice.
+
+    Raises SandboxStarting while the sandbox is still being provisioned (the task retries); returns False when the
+    sandbox is gone or the script failed, which the learner hears about on the sandbox's event stream.
+    """
+    sandbox = Sandbox.objects.get(pk=sandbox_id)
+    step = LabStep.objects.select_related("lab").get(pk=step_id)
+    if sandbox.state in (State.REQUESTED, State.PROVISIONING):
+        raise SandboxStarting()
+    if sandbox.state != State.RUNNING:
+        return False
+    if step.setup_script.strip():
+        event_publish(sandbox_id=sandbox.pk, state=sandbox.state, message=f"Preparing \u201c{step.title}\u201d")
+        try:
+            exit_code, output = sandbox_services.sandbox_exec(
+                sandbox=sandbox, command=["bash", "-c", step.setup_script], timeout=SETUP_TIMEOUT)
+        except (sandbox_services.SandboxError, sandbox_services.EngineError) as error:
+            log.warning("setup of %s in sandbox %s failed: %s", step, sandbox.pk, error)
+            return False
+        if exit_code != 0:
+            log.warning("setup of %s in sandbox %s exited %s: %s", step, sandbox.pk, exit_code, output[-2000:])
+            event_publish(sandbox_id=sandbox.pk, state=sandbox.state, level="error",
+                          message=f"Preparing \u201c{step.title}\u201d failed. Use \u201cReset this step\u201d "
+                                  f"to try again in a fresh sandbox.")
+            return False
+    # The sandbox app records which step a lab sandbox is on; there is no sandbox service for it yet.
+    Sandbox.objects.filter(pk=sandbox.pk).update(step_slug=step.slug)
+    return True
+
+
+# --- hints ------------------------------------------------------------------------------------------------------------
+
+def hint_reveal(*, user: AbstractBaseUser, step: LabStep) -> HintReveal:
+    """Reveals the step's next hint (they come one at a time). Revealing costs the lab's hint_cost on later checks."""
+    if not step_is_unlocked(user=user, step=step):
+        raise LabRefused("Finish the previous steps first.")
+    with transaction.atomic():
+        revealed = HintReveal.objects.filter(user=user, step=step).count()
+        if revealed >= len(step.hints):
+            raise LabRefused("There are no more hints for this step.")
+        try:
+            with transaction.atomic():
+                return HintReveal.objects.create(user=user, step=step, index=revealed)
+        except IntegrityError:  # a double click revealed it already
+            return HintReveal.objects.get(user=user, step=step, index=revealed)
+
+
+# --- checks -----------------------------------------------------------------------------------------------------------
+
+def attempt_request(*, user: AbstractBaseUser, sandbox: Sandbox, step: LabStep) -> Attempt:
+    """Records a check of `step` and queues its grading once the row is committed."""
+    if sandbox.owner_id != user.pk:
+        raise PermissionDenied("You can only check your own sandbox.")
+    if sandbox.lab_slug != step.lab.slug:
+        raise LabRefused("This sandbox was not started for this lab.")
+    with transaction.atomic():
+        # One check at a time per learner: lock their row so a double click cannot queue two (no-op on SQLite).
+        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+        sandbox.refresh_from_db()
+        if sandbox.state != State.RUNNING:
+            raise LabRefused(f"Your sandbox is not running ({sandbox.get_state_display().lower()}). Use \u201cReset "
+                             f"this step\u201d to get a fresh one, then check again.")
+        if not step_is_unlocked(user=user, step=step):
+            raise LabRefused("This step is locked: finish the previous steps first.")
+        if step_is_passed(user=user, step=step):
+            raise LabRefused("You have already passed this step.")
+        attempts = Attempt.objects.filter(user=user, step=step)
+        _attempts_abandon_stale(attempts, step)
+        if attempts.filter(status__in=[Attempt.Status.PENDING, Attempt.Status.RUNNING]).exists():
+            raise LabRefused("A check for this step is already running.")
+        rules = step.lab.scoring
+        counted = attempts.filter(status__in=[Attempt.Status.FAILED, Attempt.Status.TIMED_OUT]).count()
+        if attempts_left(rules=rules, counted=counted) == 0:
+            raise LabRefused(f"You have used all {rules.max_attempts} attempts for this step.")
+        attempt = Attempt.objects.create(user=user, lab=step.lab, step=step, sandbox=sandbox)
+        transaction.on_commit(lambda: _attempt_queue(attempt))
+    return attempt
+
+
+def _attempts_abandon_stale(attempts, step: LabStep) -> None:
+    cutoff = timezone.now() - timedelta(seconds=step.check_timeout + STALE_AFTER_SECONDS)
+    attempts.filter(status__in=[Attempt.Status.PENDING, Attempt.Status.RUNNING], created_at__lt=cutoff).update(
+        status=Attempt.Status.ERROR, finished_at=timezone.now(),
+        message="This check was lost before it finished (a worker restarted). It does not count against you.")
+
+
+def _attempt_queue(attempt: Attempt) -> None:
+    from .tasks import attempt_grade_task
+
+    attempt_event_publish(attempt=attempt, kind="attempt.queued")
+    attempt_grade_task.apply_async((attempt.pk,), task_id=str(attempt.task_id))
+
+
+def attempt_grade(*, attempt_id: int) -> Attempt:
+    """Runs the attempt's check and stores its result. Idempotent: only the worker that claims the row grades it, and a
+    duplicated or redelivered task finds it claimed or finished and returns it unchanged."""
+    attempt = Attempt.objects.select_related("step__lab", "lab", "sandbox", "user").get(pk=attempt_id)
+    if attempt.is_finished:
+        return attempt
+    claimed_at = timezone.now()
+    stale = claimed_at - timedelta(seconds=attempt.step.check_timeout + STALE_AFTER_SECONDS)
+    claimed = Attempt.objects.filter(pk=attempt.pk).filter(
+        Q(status=Attempt.Status.PENDING) | Q(status=Attempt.Status.RUNNING, started_at__lt=stale),
+    ).update(status=Attempt.Status.RUNNING, started_at=claimed_at)
+    if not claimed:
+        attempt.refresh_from_db()
+        return attempt
+    attempt.status, attempt.started_at = Attempt.Status.RUNNING, claimed_at
+    attempt_event_publish(attempt=attempt, kind="attempt.running")
+    if attempt.sandbox is None:
+        outcome = CheckOutcome(status=Attempt.Status.ERROR, fraction=0.0, output="", duration_ms=0,
+                               message="Your sandbox no longer exists, so the check could not run. Use \u201cReset "
+                                       "this step\u201d to get a fresh one; this attempt does not count against you.")
+    else:
+        outcome = check_run(sandbox=attempt.sandbox, step=attempt.step)
+    return _attempt_finish(attempt, outcome, claimed_at=claimed_at)
+
+
+def _attempt_finish(attempt: Attempt, outcome: CheckOutcome, *, claimed_at) -> Attempt:
+    step = attempt.step
+    with transaction.atomic():
+        points = 0
+        if outcome.status != Attempt.Status.ERROR:
+            failed_before = (Attempt.objects.filter(user=attempt.user, step=step)
+                             .filter(status__in=[Attempt.Status.FAILED, Attempt.Status.TIMED_OUT])
+                             .exclude(pk=attempt.pk).count())
+            points = attempt_points(step_points=step.points, fraction=outcome.fraction, failed_before=failed_before,
+                                    hints_revealed=HintReveal.objects.filter(user=attempt.user, step=step).count(),
+                                    rules=step.lab.scoring)
+        fields = {"status": outcome.status, "passed": outcome.status == Attempt.Status.PASSED,
+                  "message": outcome.message, "points": points, "duration_ms": outcome.duration_ms,
+                  "output": outcome.output, "finished_at": timezone.now()}
+        # Only the claim this worker made may finish the row; a worker that lost it to a re-claim changes nothing.
+        finished = Attempt.objects.filter(pk=attempt.pk, status=Attempt.Status.RUNNING,
+                                          started_at=claimed_at).update(**fields)
+        attempt.refresh_from_db()
+        if finished:
+            transaction.on_commit(lambda: attempt_event_publish(attempt=attempt, kind="attempt.result"))
+            next_step = _step_after(step) if attempt.passed else None
+            if next_step is not None and attempt.sandbox_id:
+                sandbox_id, step_id = attempt.sandbox_id, next_step.pk
+                transaction.on_commit(lambda: _setup_queue(sandbox_id=sandbox_id, step_id=step_id))
+    return attempt
+
+
+def _step_after(step: LabStep) -> LabStep | None:
+    return (LabStep.objects.filter(lab_id=step.lab_id, is_active=True, position__gt=step.position)
+            .order_by("position").first())
+
+
+# --- solutions --------------------------------------------------------------------------------------------------------
+
+def step_solve(*, sandbox: Sandbox, step: LabStep) -> tuple[int, str]:
+    """Runs the step's solution script as the learner (the solution bot; staff demonstrating a step).
+
+    Solution scripts get $SANDCLOUD_HOST_KERNEL: a fact a learner looks up elsewhere (in a standard sandbox) that a
+    gVisor sandbox cannot show.
+    """
+    from sandbox.engine.docker import engine
+    from sandbox.engine.images import LEARNER_GID
+
+    from .checks.kernels import host_kernel
+
+    sandbox.refresh_from_db()
+    if sandbox.state != State.RUNNING:
+        raise LabRefused(f"The sandbox is {sandbox.get_state_display().lower()}.")
+    return engine().exec(sandbox.container_id, ["bash", "-c", step.solution_script], user=f"{sandbox.uid}:{LEARNER_GID}",
+                         timeout=SETUP_TIMEOUT, environment={"SANDCLOUD_HOST_KERNEL": host_kernel()})

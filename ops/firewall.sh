@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Fences Sandcloud's learner bridges off from the host and the outside world. Idempotent: run it after dockerd starts.
+#
+# Docker 20.10's internal networks drop forwarded traffic silently but still give every container a default route to
+# the bridge's gateway address, which is the host itself: any host service listening on 0.0.0.0 (or a future one)
+# would be reachable from a sandbox. These rules touch only bridges named sandcl-* (sandbox/policy.py BRIDGE_PREFIX):
+#   - to the host: only replies to connections the host opened (e.g. a proxy into a sandbox) come back in;
+#   - routed anywhere else (the internet, docker0, another learner's bridge): refused at once with "network unreachable";
+#   - traffic between containers on the same bridge is left to Docker (icc on learner networks, off on the pool).
+set -euo pipefail
+sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+bridges="sandcl-+"
+
+apply() {
+  local tool=$1 net_unreachable=$2
+  command -v "$tool" >/dev/null 2>&1 || return 0
+  $sudo "$tool" -N SANDCLOUD-INPUT 2>/dev/null || $sudo "$tool" -F SANDCLOUD-INPUT
+  $sudo "$tool" -A SANDCLOUD-INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN
+  $sudo "$tool" -A SANDCLOUD-INPUT -j REJECT
+  $sudo "$tool" -N SANDCLOUD-FORWARD 2>/dev/null || $sudo "$tool" -F SANDCLOUD-FORWARD
+  $sudo "$tool" -A SANDCLOUD-FORWARD -m physdev --physdev-is-bridged -j RETURN
+  $sudo "$tool" -A SANDCLOUD-FORWARD -j REJECT --reject-with "$net_unreachable"
+  $sudo "$tool" -C INPUT -i "$bridges" -j SANDCLOUD-INPUT 2>/dev/null \
+    || $sudo "$tool" -I INPUT 1 -i "$bridges" -j SANDCLOUD-INPUT
+  # Docker re-inserts its own FORWARD jumps at the top whenever it creates a network, but never touches DOCKER-USER,
+  # which it always consults first: the forwarding fence lives there (created here when dockerd has not made it).
+  $sudo "$tool" -N DOCKER-USER 2>/dev/null || true
+  $sudo "$tool" -C FORWARD -j DOCKER-USER 2>/dev/null || $sudo "$tool" -I FORWARD 1 -j DOCKER-USER
+  $sudo "$tool" -C FORWARD -i "$bridges" -j SANDCLOUD-FORWARD 2>/dev/null \
+    && $sudo "$tool" -D FORWARD -i "$bridges" -j SANDCLOUD-FORWARD  # where an earlier version of this script put it
+  $sudo "$tool" -C DOCKER-USER -i "$bridges" -j SANDCLOUD-FORWARD 2>/dev/null \
+    || $sudo "$tool" -I DOCKER-USER 1 -i "$bridges" -j SANDCLOUD-FORWARD
+}
+
+apply iptables icmp-net-unreachable
+apply ip6tables icmp6-no-route

@@ -1,0 +1,68 @@
+"""Benchmarks: `manage.py bench sandbox` (start-to-prompt, echo, log latency) and `manage.py bench density`."""
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from sandbox.benchmarks import BenchError, bench_density, bench_sandbox
+from sandbox.engine.docker import EngineError
+
+
+class Command(BaseCommand):
+    help = "Measure sandboxes end to end through the real web server, Celery worker and Docker Engine."
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", required=True)
+        sandbox = sub.add_parser("sandbox", help="warm and cold start to prompt, keystroke echo, log latency")
+        sandbox.add_argument("--runs", type=int, default=20, help="measured starts of each kind (cold, warm)")
+        sandbox.add_argument("--warmup", type=int, default=1, help="unmeasured starts of each kind first")
+        sandbox.add_argument("--echo-samples", type=int, default=5, help="keystrokes timed per sandbox")
+        sandbox.add_argument("--log-samples", type=int, default=2, help="log lines timed per sandbox")
+        sandbox.add_argument("--pool-size", type=int, default=2, help="warm pool size during the warm runs")
+        sandbox.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+        density = sub.add_parser("density", help="start N idle sandboxes and report host memory per sandbox")
+        density.add_argument("--count", type=int, required=True)
+        density.add_argument("--learners", type=int, default=4, help="bench learners to spread the sandboxes over")
+        density.add_argument("--concurrency", type=int, default=4, help="sandboxes started at once")
+        density.add_argument("--settle", type=float, default=10, help="seconds to let them go idle before measuring")
+        density.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+    def handle(self, *args, action, **options):
+        progress = (lambda line: self.stderr.write(line)) if options["verbosity"] >= 1 else (lambda line: None)
+        try:
+            if action == "sandbox":
+                result = bench_sandbox(runs=options["runs"], warmup=options["warmup"],
+                                       echo_samples=options["echo_samples"], log_samples=options["log_samples"],
+                                       pool_size=options["pool_size"], progress=progress)
+            else:
+                result = bench_density(count=options["count"], learners=options["learners"],
+                                       concurrency=options["concurrency"], settle_seconds=options["settle"],
+                                       progress=progress)
+        except (BenchError, EngineError) as error:
+            raise CommandError(str(error)) from error
+        if options["json"]:
+            self.stdout.write(json.dumps(result))
+        else:
+            self.stdout.write(render_table(result))
+
+
+def render_table(result: dict) -> str:
+    lines = []
+    for name, value in result.items():
+        if name in ("targets", "machine"):
+            continue
+        if isinstance(value, dict) and all(not isinstance(v, dict) for v in value.values()):
+            value = "  ".join(f"{k} {v}" for k, v in value.items())
+        elif isinstance(value, dict):
+            lines.append(f"{name}")
+            for sub, inner in value.items():
+                lines.append(f"  {sub:<26} " + "  ".join(f"{k} {v}" for k, v in inner.items()))
+            continue
+        lines.append(f"{name:<30} {value}")
+    if result.get("targets"):
+        lines.append("targets")
+        for name, verdict in result["targets"].items():
+            lines.append(f"  {name:<28} {verdict['stat']} {verdict['measured']} vs ≤ {verdict['target']}  "
+                         f"{'met' if verdict['met'] else 'MISSED'}")
+    lines.append("machine  " + ", ".join(f"{k} {v}" for k, v in result.get("machine", {}).items()))
+    return "\n".join(lines)
