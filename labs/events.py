@@ -1,17 +1,8 @@
 """Check progress on the page: attempt events ride the sandbox's own event stream (group `sandbox-<id>`)."""
 from __future__ import annotations
 
-import json
-import time
-
-import redis
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-from django.conf import settings
-
-# The sandbox app keeps replay in a Redis list keyed per sandbox; attempt events go to the same list so a page that
-# reconnects sees them in order with the sandbox's own. (sandbox.events.event_publish takes no extra fields yet.)
-from sandbox.events import _replay_key, group_name, redis_client
+from cohorts.events import cohort_attempt_publish
+from sandbox.events import event_publish
 
 from .models import Attempt
 
@@ -50,16 +41,8 @@ def attempt_event_publish(*, attempt: Attempt, kind: str) -> dict:
     if sandbox is None:
         return {}
     level = LEVELS.get(attempt.status, "info") if kind == "attempt.result" else "info"
-    event = {"sandbox": sandbox.pk, "state": sandbox.state, "message": _headline(attempt, kind), "level": level,
-             "at": time.time(), "kind": kind, "lab": attempt.lab.slug, "attempt": attempt_payload(attempt)}
-    try:
-        key = _replay_key(sandbox.pk)
-        pipe = redis_client().pipeline()
-        pipe.rpush(key, json.dumps(event))
-        pipe.ltrim(key, -settings.SANDCLOUD["EVENT_REPLAY"], -1)
-        pipe.expire(key, 24 * 3600)
-        pipe.execute()
-        async_to_sync(get_channel_layer().group_send)(group_name(sandbox.pk), {"type": "sandbox.event", "event": event})
-    except (redis.RedisError, OSError):
-        pass  # a courtesy on top of the stored attempt, which the page also polls
+    event = event_publish(sandbox_id=sandbox.pk, state=sandbox.state, message=_headline(attempt, kind), level=level,
+                          extra={"kind": kind, "lab": attempt.lab.slug, "attempt": attempt_payload(attempt)})
+    # The instructor's dashboard hears of it too (its cell turns "checking", then passed or tried).
+    cohort_attempt_publish(attempt=attempt)
     return event

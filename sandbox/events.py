@@ -24,9 +24,13 @@ def redis_client() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
 
 
-def event_publish(*, sandbox_id: int, state: str, message: str, level: str = "info") -> dict:
-    """Records an event for replay and sends it to everyone watching. Call after the change has committed."""
-    event = {"sandbox": sandbox_id, "state": state, "message": message, "level": level, "at": time.time()}
+def event_publish(*, sandbox_id: int, state: str, message: str, level: str = "info", extra: dict | None = None) -> dict:
+    """Records an event for replay and sends it to everyone watching. Call after the change has committed.
+
+    `extra` carries fields of other apps' events (e.g. a lab attempt) that ride the sandbox's stream.
+    """
+    event = {**(extra or {}), "sandbox": sandbox_id, "state": state, "message": message, "level": level,
+             "at": time.time()}
     key = _replay_key(sandbox_id)
     try:
         pipe = redis_client().pipeline()

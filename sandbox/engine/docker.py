@@ -86,6 +86,13 @@ class DockerEngine:
         except Exception as error:  # noqa: BLE001 - any failure means "not reachable"
             raise EngineUnavailable(str(error)) from error
 
+    def host_kernel(self) -> str:
+        """The kernel release of the Docker host, which every runc container shares."""
+        try:
+            return str(self.api.info().get("KernelVersion", "")).strip()
+        except (APIError, requests.exceptions.RequestException) as error:
+            raise _translate(error) from error
+
     # --- images -----------------------------------------------------------------------------------------------
     def has_image(self, image: str) -> bool:
         try:

@@ -163,6 +163,14 @@
   });
   term.onResize(sendResize);
 
+  // Click-to-run code blocks (lab pages) ask for their command to be typed into this terminal.
+  document.addEventListener("sandcloud:terminal-input", function (event) {
+    if (readOnly || !terminal || terminal.readyState !== WebSocket.OPEN) return;
+    terminal.send(encoder.encode(event.detail.data));
+    event.detail.handled = true;
+    term.focus();
+  });
+
   let resizeTimer = null;
   new ResizeObserver(function () {
     clearTimeout(resizeTimer);

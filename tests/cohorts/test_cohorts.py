@@ -1,6 +1,6 @@
 """Cohorts: creating, joining, who may see a dashboard, and an instructor's actions on learners' sandboxes."""
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.core.exceptions import PermissionDenied
 from django.test import Client
 
@@ -100,3 +100,78 @@ def test_the_replay_page_is_for_the_owner_and_their_instructor_only(start_sandbo
     assert client_for(learner).get(url).status_code == 200
     assert client_for(instructor).get(url).status_code == 200
     assert client_for(other_learner).get(url).status_code == 403
+
+
+@pytest.fixture
+def practice_lab(tmp_path):
+    from labs.models import Lab
+    from labs.services import labs_load
+    from tests.labs.conftest import PRACTICE_LAB, lab_folder_write
+
+    lab_folder_write(tmp_path, "practice", PRACTICE_LAB)
+    assert not labs_load(root=tmp_path).errors
+    return Lab.objects.get(slug="practice")
+
+
+def passed(user, step, points):
+    from labs.models import Attempt
+
+    return Attempt.objects.create(user=user, lab=step.lab, step=step, status=Attempt.Status.PASSED, passed=True,
+                                  points=points)
+
+
+def test_the_gradebook_has_a_row_per_learner_and_a_column_per_lab(staff_user, learner, django_user_model,
+                                                                   practice_lab):
+    cohort = services.cohort_create(instructor=staff_user, name="Cloud 101")
+    sneaky = django_user_model.objects.create_user("=HYPERLINK(1)", password="pw")
+    for member in (learner, sneaky):
+        services.cohort_join(learner=member, invite_code=cohort.invite_code)
+    first, second = practice_lab.steps.order_by("position")
+    passed(learner, first, 10)
+    passed(learner, second, 5)
+    passed(sneaky, first, 8)
+
+    response = client_for(staff_user).get(f"/cohorts/{cohort.pk}/gradebook.csv")
+
+    assert response["Content-Type"].startswith("text/csv")
+    lines = response.content.decode().splitlines()
+    assert lines[0] == "learner,practice,total"
+    assert "ada,15,15" in lines
+    assert "'=HYPERLINK(1),8,8" in lines  # never a formula in the instructor's spreadsheet
+
+
+def test_the_progress_matrix_shows_passed_tried_and_untouched_steps(staff_user, learner, practice_lab):
+    from labs.models import Attempt
+
+    cohort = services.cohort_create(instructor=staff_user, name="Cloud 101")
+    services.cohort_join(learner=learner, invite_code=cohort.invite_code)
+    first, second = practice_lab.steps.order_by("position")
+    Attempt.objects.create(user=learner, lab=practice_lab, step=first, status=Attempt.Status.FAILED)
+    html = client_for(staff_user).get(f"/cohorts/{cohort.pk}/matrix/").content.decode()
+    assert f'data-learner="{learner.pk}" data-step="{first.pk}"' in html
+    assert html.count("sc-cell sc-cell-tried") == 1 and html.count("sc-cell sc-cell-none") == 1
+    passed(learner, first, 9)
+    html = client_for(staff_user).get(f"/cohorts/{cohort.pk}/matrix/").content.decode()
+    assert html.count("sc-cell sc-cell-passed") == 1
+
+
+def test_the_instructors_live_feed_hears_an_attempt_as_it_lands(transactional_db, staff_user, learner, practice_lab):
+    from cohorts.events import cohort_attempt_publish
+
+    cohort = services.cohort_create(instructor=staff_user, name="Cloud 101")
+    services.cohort_join(learner=learner, invite_code=cohort.invite_code)
+    step = practice_lab.steps.order_by("position").first()
+    attempt = passed(learner, step, 10)
+    communicator = WebsocketCommunicator(application, f"/ws/cohorts/{cohort.pk}/", headers=headers_for(user=staff_user))
+
+    async def scenario():
+        connected, _ = await communicator.connect(timeout=10)
+        assert connected
+        await sync_to_async(cohort_attempt_publish)(attempt=attempt)
+        message = await communicator.receive_json_from(timeout=10)
+        await communicator.disconnect()
+        return message
+
+    message = async_to_sync(scenario)()
+    assert message == {"type": "attempt", "learner": learner.pk, "step": step.pk, "lab": practice_lab.pk,
+                       "status": "passed", "passed": True, "points": 10, "attempt": attempt.pk}
