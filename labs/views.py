@@ -86,13 +86,7 @@ def step_check(request: HttpRequest, slug: str, step_slug: str) -> HttpResponse:
             services.attempt_request(user=request.user, sandbox=sandbox, step=step)
         except services.LabRefused as refusal:
             error = str(refusal)
-    if not request.htmx:
-        if error:
-            messages.error(request, error)
-        return _to_step(slug, step_slug)
-    context = _panel_context(request, lab, step_slug)
-    context["check_error"] = error
-    return render(request, "labs/_step_panel.html", context)
+    return _panel_response(request, lab, step_slug, check_error=error)
 
 
 @login_required
@@ -104,13 +98,16 @@ def step_hint(request: HttpRequest, slug: str, step_slug: str) -> HttpResponse:
         services.hint_reveal(user=request.user, step=_step(lab, step_slug))
     except services.LabRefused as refusal:
         error = str(refusal)
+    return _panel_response(request, lab, step_slug, hint_error=error)
+
+
+def _panel_response(request: HttpRequest, lab, step_slug: str, **errors: str) -> HttpResponse:
+    """The redrawn step panel for htmx; a redirect with the error as a message for a plain form post."""
     if not request.htmx:
-        if error:
+        for error in filter(None, errors.values()):
             messages.error(request, error)
-        return _to_step(slug, step_slug)
-    context = _panel_context(request, lab, step_slug)
-    context["hint_error"] = error
-    return render(request, "labs/_step_panel.html", context)
+        return _to_step(lab.slug, step_slug)
+    return render(request, "labs/_step_panel.html", {**_panel_context(request, lab, step_slug), **errors})
 
 
 @login_required

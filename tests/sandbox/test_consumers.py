@@ -49,6 +49,12 @@ async def read_until(communicator: WebsocketCommunicator, needle: bytes, timeout
     return seen
 
 
+async def read_json_until(communicator: WebsocketCommunicator, messages: list[dict], done, timeout: float = 15) -> None:
+    """Appends stream messages to `messages` until `done(messages)` holds."""
+    while not done(messages):
+        messages.append(json.loads(await communicator.receive_from(timeout=timeout)))
+
+
 async def close_code(communicator: WebsocketCommunicator) -> int:
     connected, code = await communicator.connect(timeout=10)
     if not connected:
@@ -169,11 +175,10 @@ def test_the_stream_replays_provisioning_steps_and_carries_the_container_log(sta
         connected, _ = await communicator.connect(timeout=10)
         assert connected
         messages = []
-        while not any(m["type"] == "state" for m in messages):
-            messages.append(json.loads(await communicator.receive_from(timeout=10)))
+        await read_json_until(communicator, messages, lambda ms: any(m["type"] == "state" for m in ms))
         await sync_to_async(run_in)(sandbox, "echo log-line-from-inside > /proc/1/fd/1")
-        while not any(m["type"] == "log" and "log-line-from-inside" in m["lines"] for m in messages):
-            messages.append(json.loads(await communicator.receive_from(timeout=10)))
+        await read_json_until(communicator, messages, lambda ms: any(
+            m["type"] == "log" and "log-line-from-inside" in m["lines"] for m in ms))
         await communicator.disconnect()
         return messages
 
@@ -194,11 +199,9 @@ def test_a_process_killed_for_memory_is_reported_as_out_of_memory(start_sandbox,
         assert connected
         messages = []
         # The first log line (the boot banner) shows the server is following the container, OOM watch included.
-        while not any(m["type"] == "log" for m in messages):
-            messages.append(json.loads(await communicator.receive_from(timeout=10)))
+        await read_json_until(communicator, messages, lambda ms: any(m["type"] == "log" for m in ms))
         await sync_to_async(run_in)(sandbox, "python3 -c 'b = bytearray(1024 * 1024 * 1024)'")
-        while not any(m.get("level") == "error" for m in messages):
-            messages.append(json.loads(await communicator.receive_from(timeout=15)))
+        await read_json_until(communicator, messages, lambda ms: any(m.get("level") == "error" for m in ms))
         await communicator.disconnect()
         return [m for m in messages if m.get("level") == "error"]
 
