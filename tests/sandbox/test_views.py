@@ -1,5 +1,6 @@
 """The sandbox pages through Django's test client: who may see and stop what, and what a refused start looks like."""
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from sandbox.models import Sandbox
@@ -149,3 +150,13 @@ def test_the_staff_page_lists_ended_sandboxes_only_when_asked(client_of, start_s
 
     assert detail_url not in client.get(reverse("staff-sandboxes")).content.decode()
     assert detail_url in client.get(reverse("staff-sandboxes") + "?all=1").content.decode()
+
+
+def test_pages_never_show_raw_template_syntax(start_sandbox, learner):
+    # A multi-line {# #} comment renders as text and wrecks the layout; this guards every sandbox page against it.
+    sandbox = start_sandbox(learner)
+    client = Client()
+    client.force_login(learner)
+    for url in ("/", f"/sandboxes/{sandbox.pk}/", f"/sandboxes/{sandbox.pk}/status/", "/sandboxes/rows/"):
+        html = client.get(url).content.decode()
+        assert "{#" not in html and "{%" not in html and "#}" not in html, url
