@@ -60,3 +60,16 @@ def lessons_by_slug(*, slugs: list[str]) -> list[Lesson]:
     """Published lessons for the given slugs, in the given order (prerequisite links)."""
     found = {lesson.slug: lesson for lesson in lessons_published().filter(slug__in=slugs)}
     return [found[slug] for slug in slugs if slug in found]
+
+
+def lesson_labs_progress(*, user, lessons: list[Lesson]) -> dict[int, list]:
+    """For each lesson, its published labs with the learner's progress through each (None when signed out)."""
+    from labs.models import Lab
+    from labs.selectors import lab_progress_for
+
+    slugs = {slug for lesson in lessons for slug in lesson.lab_slugs}
+    labs = {lab.slug: lab for lab in Lab.objects.filter(slug__in=slugs, is_published=True)}
+    signed_in = user.is_authenticated
+    return {lesson.pk: [(labs[slug], lab_progress_for(user=user, lab=labs[slug]) if signed_in else None)
+                        for slug in lesson.lab_slugs if slug in labs]
+            for lesson in lessons}

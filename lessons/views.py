@@ -10,7 +10,8 @@ from . import selectors, services
 def catalogue(request):
     lessons = list(selectors.lessons_published())
     best = selectors.best_scores_for_user(user=request.user)
-    rows = [{"lesson": lesson, "best": best.get(lesson.pk)} for lesson in lessons]
+    labs = selectors.lesson_labs_progress(user=request.user, lessons=lessons)
+    rows = [{"lesson": lesson, "best": best.get(lesson.pk), "labs": labs[lesson.pk]} for lesson in lessons]
     return render(request, "lessons/catalogue.html", {"rows": rows})
 
 

@@ -128,3 +128,19 @@ def test_an_unpublished_lesson_is_not_found(client, content, intro):
 
     assert client.get(reverse("lessons:detail", args=["next"])).status_code == 404
     assert b"Next steps" not in client.get(reverse("lessons:catalogue")).content
+
+
+def test_the_catalogue_shows_each_lessons_labs_with_the_learners_progress(client, intro, django_user_model):
+    from labs.models import Attempt, Lab, LabStep
+
+    lab = Lab.objects.create(slug="intro-lab", title="Intro lab", summary="s", difficulty="beginner",
+                             estimated_minutes=5, source_hash="x")
+    steps = [LabStep.objects.create(lab=lab, slug=f"s{n}", position=n, title=f"Step {n}", instructions_html="",
+                                    solution_script="true", points=5) for n in (1, 2)]
+    learner = django_user_model.objects.create_user("lin", password="pw")
+    Attempt.objects.create(user=learner, lab=lab, step=steps[0], status=Attempt.Status.PASSED, passed=True, points=5)
+    client.force_login(learner)
+
+    page = client.get(reverse("lessons:catalogue")).content.decode()
+
+    assert "Intro lab" in page and "1/2 steps · 5 pts" in page
