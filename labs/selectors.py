@@ -129,8 +129,10 @@ def lab_sandbox_for(*, user: AbstractBaseUser, lab: Lab) -> Sandbox | None:
 
 
 def attempt_for_viewer(*, user: AbstractBaseUser, attempt_id: int) -> Attempt:
-    """An attempt its learner (or staff) may see; anybody else gets PermissionDenied."""
+    """An attempt its learner (or their instructor) may see; anybody else gets PermissionDenied."""
+    from cohorts.selectors import instructs
+
     attempt = Attempt.objects.select_related("step", "lab").get(pk=attempt_id)
-    if attempt.user_id != user.pk and not user.is_staff:
+    if attempt.user_id != user.pk and not instructs(instructor=user, learner_id=attempt.user_id):
         raise PermissionDenied("You can only see your own attempts.")
     return attempt

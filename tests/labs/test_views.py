@@ -65,7 +65,8 @@ def test_checking_without_a_sandbox_says_to_start_one(labs, learner, client_of):
     assert "Start the lab&#x27;s sandbox first." in page
 
 
-def test_learners_see_their_own_attempts_and_nobody_elses(labs, learner, other_learner, staff_user, client_of):
+def test_learners_see_their_own_attempts_and_nobody_elses(labs, learner, other_learner, staff_user, instructor,
+                                                          client_of):
     lab = Lab.objects.get(slug="resource-limits")
     attempt = Attempt.objects.create(user=learner, lab=lab, step=lab.steps.get(position=1),
                                      status=Attempt.Status.FAILED, message="nothing was killed yet",
@@ -76,7 +77,8 @@ def test_learners_see_their_own_attempts_and_nobody_elses(labs, learner, other_l
     assert own.status_code == 200 and "nothing was killed yet" in own.content.decode()
     assert "hidden detail" not in own.content.decode()
     assert client_of(other_learner).get(url).status_code == 403
-    assert client_of(staff_user).get(url).status_code == 200
+    assert client_of(staff_user).get(url).status_code == 403  # staff, but not this learner's instructor
+    assert client_of(instructor).get(url).status_code == 200
 
 
 def test_pages_need_a_login(labs, client):
