@@ -139,7 +139,9 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            # redis-py 8 reads with a 5 s socket timeout by default, exactly channels_redis's blocking-pop time: an idle
+            # server then crashes its shared receive and drops every socket. Give the reads room.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}],
             # Bounded: a slow consumer loses messages beyond this instead of growing Redis without limit.
             "capacity": 500,
             "expiry": 30,

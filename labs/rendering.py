@@ -29,4 +29,8 @@ def instructions_html(markdown_text: str) -> str:
 
 
 def hint_html(markdown_text: str) -> str:
-    return instructions_html(markdown_text)
+    """A hint reads inline after "Hint N:", so a one-paragraph hint loses its <p> wrapper."""
+    rendered = instructions_html(markdown_text).strip()
+    if rendered.startswith("<p>") and rendered.endswith("</p>") and rendered.count("<p>") == 1:
+        rendered = rendered[3:-4]
+    return rendered

@@ -250,9 +250,10 @@
     return changed;
   }
 
-  // The polled status partial is the database's word: it catches up if a live event was lost.
+  // The polled status partial is the database's word: it catches up if a live event was lost. Only that partial: a
+  // lab's check result also carries data-status (the attempt's), which is no sandbox state.
   document.body.addEventListener("htmx:afterSwap", function (event) {
-    const status = event.detail.target.querySelector("[data-status]");
+    const status = event.detail.target.querySelector("[data-status][data-state]");
     if (status) applyState(status.dataset.state, status.dataset.reason);
     tickCountdowns();
   });

@@ -57,6 +57,8 @@ def test_hints_are_revealed_one_by_one_from_the_page(labs, learner, client_of):
 
     assert "Hint 1:" in first and "Hint 2:" not in first
     assert "Hint 2:" in second and "Show a hint" not in second
+    # Hints are Markdown, rendered (and sanitised) like the instructions: code reads as code, not as backticks.
+    assert "<code>$!</code>" in first and "`$!`" not in first
 
 
 def test_checking_without_a_sandbox_says_to_start_one(labs, learner, client_of):

@@ -41,6 +41,10 @@
     if (panel && window.htmx) window.htmx.ajax("GET", panel.dataset.panelUrl, { target: "#step-panel", swap: "outerHTML" });
   }
 
+  // The Check button is drawn only while the sandbox runs, and a lab's sandbox is usually still starting when the page
+  // is first drawn: redraw the step whenever sandbox.js reports that the sandbox's state changed.
+  document.body.addEventListener("sandbox-changed", refreshPanel);
+
   let attempts = 0;
   function connect() {
     const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + page.dataset.streamPath;

@@ -1,0 +1,74 @@
+"""An instructor watches a learner pass a lab step on the live cohort dashboard, then downloads the gradebook."""
+import csv
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from cohorts.models import Cohort
+from labs.models import LabStep
+
+from .conftest import (
+    VIEWPORT,
+    chromium,
+    indicator_changes,
+    indicator_watch,
+    sandboxes_stop,
+    sign_in,
+    terminal_type,
+    terminal_wait_for_prompt,
+)
+
+LAB_SLUG = "containers-are-processes"
+
+
+@pytest.mark.browser
+@pytest.mark.docker
+def test_an_instructor_sees_a_learner_pass_a_step_live_and_downloads_the_gradebook(stack, published_labs, learner,
+                                                                                   instructor):
+    cohort = Cohort.objects.get(instructor=instructor)
+    step = LabStep.objects.get(lab__slug=LAB_SLUG, position=1)
+    try:
+        with chromium() as browser:
+            dashboard = browser.new_context(viewport=VIEWPORT).new_page()
+            sign_in(dashboard, stack, username="maria", password="pw-maria", next_path=f"/cohorts/{cohort.pk}/")
+            expect(dashboard.locator("#live-badge")).to_have_attribute("data-state", "live")
+            expect(dashboard.locator("#live-badge")).to_have_text("Live")
+            cell = dashboard.locator(f'[data-learner="{learner.pk}"][data-step="{step.pk}"] .sc-cell')
+            expect(cell).to_have_class(re.compile(r"\bsc-cell-none\b"))
+            indicator_watch(dashboard, "#live-badge", "data-state")
+            # The instructor opens the dashboard before anyone starts; it must stay live while nothing happens (the
+            # channel layer waits on Redis in blocking reads of 5 s, so a quiet minute is a real test of it).
+            dashboard.wait_for_timeout(7_000)
+            assert indicator_changes(dashboard) == [], "the idle dashboard lost its live connection"
+
+            # Meanwhile the learner, signed in on a browser of their own, starts the lab and passes step 1.
+            lab_page = browser.new_context(viewport=VIEWPORT).new_page()
+            sign_in(lab_page, stack, username="ada", password="pw-ada", next_path=f"/labs/{LAB_SLUG}/")
+            lab_page.get_by_role("button", name="Start the lab").click()
+            terminal_wait_for_prompt(lab_page)
+            terminal_type(lab_page, step.solution_script.splitlines(), done_marker="typed-step-1")
+            lab_page.locator("#check-button").click()
+            expect(lab_page.locator("#step-panel .sc-attempt")).to_have_attribute("data-status", "passed",
+                                                                                  timeout=30_000)
+
+            expect(cell).to_have_class(re.compile(r"\bsc-cell-passed\b"), timeout=15_000)
+            expect(dashboard.locator(f'[data-learner-total="{learner.pk}"]')).to_have_text("10")
+            # Updated over the one live connection it opened: never reloaded, never "Reconnecting…".
+            assert indicator_changes(dashboard) == []
+            expect(dashboard.get_by_role("cell", name="containers-are-processes")).to_be_visible(timeout=10_000)
+            dashboard.screenshot(path="/tmp/pw-instructor-dashboard.png", full_page=True)
+
+            with dashboard.expect_download() as download_info:
+                dashboard.get_by_role("link", name="Gradebook CSV").click()
+            download = download_info.value
+            with open(download.path(), newline="", encoding="utf-8") as gradebook:
+                rows = list(csv.reader(gradebook))
+    finally:
+        sandboxes_stop(learner)
+
+    assert download.suggested_filename.startswith(f"gradebook-{cohort.invite_code}-")
+    assert rows == [
+        ["learner", "containers-are-processes", "containers-vs-gvisor", "resource-limits", "total"],
+        ["ada", "10", "0", "0", "10"],
+    ]
