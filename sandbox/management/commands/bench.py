@@ -22,7 +22,9 @@ class Command(BaseCommand):
 
         density = sub.add_parser("density", help="start N idle sandboxes and report host memory per sandbox")
         density.add_argument("--count", type=int, required=True)
-        density.add_argument("--learners", type=int, default=4, help="bench learners to spread the sandboxes over")
+        density.add_argument("--learners", type=int, default=0,
+                             help="bench learners to spread the sandboxes over (default: one per 50 sandboxes, since "
+                                  "each learner's network is a /26 of 62 addresses)")
         density.add_argument("--concurrency", type=int, default=4, help="sandboxes started at once")
         density.add_argument("--settle", type=float, default=10, help="seconds to let them go idle before measuring")
         density.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
@@ -35,7 +37,8 @@ class Command(BaseCommand):
                                        echo_samples=options["echo_samples"], log_samples=options["log_samples"],
                                        pool_size=options["pool_size"], progress=progress)
             else:
-                result = bench_density(count=options["count"], learners=options["learners"],
+                learners = options["learners"] or max(1, -(-options["count"] // 50))
+                result = bench_density(count=options["count"], learners=learners,
                                        concurrency=options["concurrency"], settle_seconds=options["settle"],
                                        progress=progress)
         except (BenchError, EngineError) as error:
