@@ -28,8 +28,8 @@ def instructions_html(markdown_text: str) -> str:
                      link_rel="noopener noreferrer")
 
 
-def hint_html(markdown_text: str) -> str:
-    """A hint reads inline after "Hint N:", so a one-paragraph hint loses its <p> wrapper."""
+def inline_html(markdown_text: str) -> str:
+    """Short Markdown shown inline (a hint after "Hint N:", a lab summary): one paragraph loses its <p> wrapper."""
     rendered = instructions_html(markdown_text).strip()
     if rendered.startswith("<p>") and rendered.endswith("</p>") and rendered.count("<p>") == 1:
         rendered = rendered[3:-4]

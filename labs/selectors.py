@@ -10,7 +10,7 @@ from sandbox.models import Sandbox
 from sandbox.states import ACTIVE
 
 from .models import Attempt, HintReveal, Lab, LabStep
-from .rendering import hint_html
+from .rendering import inline_html
 from .scoring import attempts_left, step_points
 
 
@@ -94,7 +94,7 @@ def lab_progress_for(*, user: AbstractBaseUser, lab: Lab) -> LabProgress:
             step=step, unlocked=unlocked, passed=passed,
             points=step_points([a.points for a in mine if a.is_finished]),
             attempts_counted=counted, attempts_left=attempts_left(rules=lab.scoring, counted=counted),
-            hints_revealed=[hint_html(step.hints[i]) for i in revealed.get(step.pk, []) if i < len(step.hints)],
+            hints_revealed=[inline_html(step.hints[i]) for i in revealed.get(step.pk, []) if i < len(step.hints)],
             latest=mine[-1] if mine else None,
             pending=next((a for a in mine if not a.is_finished), None),
         ))

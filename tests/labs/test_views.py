@@ -32,6 +32,7 @@ def test_the_catalogue_lists_every_lab_with_the_learners_progress(labs, learner,
     for title in ("Containers are processes", "Containers vs a VM-like sandbox: gVisor", "Resource limits"):
         assert title in page
     assert "1 of 4 steps" in page and "10 / 50 points" in page
+    assert "<code>uname -r</code>" in page and "`uname -r`" not in page  # summaries are Markdown, rendered
 
 
 def test_the_lab_page_shows_the_current_steps_instructions_and_a_start_button(labs, learner, client_of):
