@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -15,6 +16,9 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from ..policy import ContainerSpec, hardened_create_kwargs, hardened_network_options
 
 log = logging.getLogger(__name__)
+
+
+MAX_EXEC_OUTPUT = 1024 * 1024
 
 
 class EngineError(Exception):
@@ -224,17 +228,40 @@ class DockerEngine:
         return states
 
     def exec(self, container: str, command: list[str], *, user: str, timeout: int = 30,
-             environment: dict[str, str] | None = None) -> tuple[int, str]:
-        """Runs a command to completion inside the container; `timeout` is enforced inside by coreutils' timeout."""
+             environment: dict[str, str] | None = None, max_output: int = MAX_EXEC_OUTPUT) -> tuple[int, str]:
+        """Runs a command to completion inside the container; `timeout` is enforced inside by coreutils' timeout.
+
+        Output beyond `max_output` bytes is not read: the stream is closed, the command gets a broken pipe, and the
+        text ends with a note, so a command printing gigabytes cannot grow this process.
+        """
         wrapped = ["timeout", "--kill-after=2", str(timeout), *command]
+        chunks, size, truncated = [], 0, False
         try:
             created = self.api.exec_create(container, wrapped, user=user, environment=environment,
                                            workdir="/home/learner")
-            output = self.api.exec_start(created["Id"], demux=False)
-            exit_code = self.api.exec_inspect(created["Id"])["ExitCode"]
+            stream = self.api.exec_start(created["Id"], stream=True, demux=False)
+            for chunk in stream:
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > max_output:
+                    truncated = True
+                    break
+            stream.close()  # a generator: closing it drops the connection, so the command meets a broken pipe
+            exit_code = self._exec_exit_code(created["Id"], wait=timeout + 5)
         except (APIError, requests.exceptions.RequestException) as error:
             raise _translate(error) from error
-        return exit_code, (output or b"").decode("utf-8", "replace")
+        output = b"".join(chunks)[:max_output].decode("utf-8", "replace")
+        if truncated:
+            output += f"\n[output cut off after {max_output // 1024} KB]\n"
+        return exit_code, output
+
+    def _exec_exit_code(self, exec_id: str, *, wait: float) -> int:
+        deadline = time.monotonic() + wait
+        while True:
+            state = self.api.exec_inspect(exec_id)
+            if not state.get("Running") or time.monotonic() > deadline:
+                return state.get("ExitCode") if state.get("ExitCode") is not None else -1
+            time.sleep(0.05)
 
     def open_terminal(self, container: str, command: list[str], *, user: str) -> TerminalStream:
         """A docker exec with a TTY, returned as its raw socket so the caller can drive it without threads."""

@@ -91,3 +91,11 @@ def test_bad_exec_requests_get_a_400_with_a_reason(api, start_sandbox, learner, 
 def test_an_unknown_sandbox_is_a_404_not_a_crash(api):
     response = api.get("/api/sandboxes/999999/")
     assert response.status_code == 404 and "no sandbox 999999" in response.json()["error"]
+
+
+def test_a_command_flooding_output_is_cut_off_instead_of_filling_the_server(api, start_sandbox, learner):
+    sandbox = start_sandbox(learner)
+    response = post(api, f"/api/sandboxes/{sandbox.pk}/exec/", {"command": "yes flood | head -c 200000000"})
+    output = response.json()["output"]
+    assert response.status_code == 200
+    assert output.endswith("[output cut off after 1024 KB]\n") and len(output) < 1_100_000
