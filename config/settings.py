@@ -209,5 +209,8 @@ SANDCLOUD = {
     # Containers younger than this are never treated as orphans (their database row may not be committed yet).
     "ORPHAN_GRACE_SECONDS": env_int("SANDCLOUD_ORPHAN_GRACE_SECONDS", 30),
     "LOG_REPLAY_LINES": env_int("SANDCLOUD_LOG_REPLAY_LINES", 200),
+    # Terminal recordings: at most this much per sandbox, kept this many days after the sandbox ends.
+    "RECORDING_MAX_MB": env_int("SANDCLOUD_RECORDING_MAX_MB", 32),
+    "RECORDING_RETENTION_DAYS": env_int("SANDCLOUD_RECORDING_RETENTION_DAYS", 30),
     "EVENT_REPLAY": env_int("SANDCLOUD_EVENT_REPLAY", 100),
 }

@@ -104,19 +104,27 @@ def _lab_save(spec: LabSpec) -> Lab:
 
 def lab_start(*, user: AbstractBaseUser, lab: Lab) -> Sandbox:
     """The learner's sandbox for this lab: the running one if there is one, else a new one set up for their step."""
-    existing = lab_sandbox_for(user=user, lab=lab)
-    if existing is not None:
-        return existing
-    return _lab_sandbox_new(user=user, lab=lab, step=steps_current(user=user, lab=lab))
+    with transaction.atomic():
+        # Lock the learner's row so a double click waits here and then finds the first click's sandbox instead of
+        # making a second one (no-op on SQLite, whose IMMEDIATE transactions already serialize writers).
+        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+        existing = lab_sandbox_for(user=user, lab=lab)
+        if existing is not None:
+            return existing
+        return _lab_sandbox_new(user=user, lab=lab, step=steps_current(user=user, lab=lab))
 
 
 def step_reset(*, user: AbstractBaseUser, step: LabStep) -> Sandbox:
     """"Reset this step": the learner's lab sandbox is replaced by a fresh one with the step's setup run again."""
     if not step_is_unlocked(user=user, step=step):
         raise LabRefused("Finish the previous steps first.")
-    for sandbox in Sandbox.objects.filter(owner=user, lab_slug=step.lab.slug, state__in=ACTIVE):
-        sandbox_services.sandbox_stop(sandbox_id=sandbox.pk, reason="Replaced by a fresh sandbox (step reset)")
-    return _lab_sandbox_new(user=user, lab=step.lab, step=step)
+    with transaction.atomic():
+        # The old sandboxes are stopped by a worker once this commits: Docker stays out of the learner's request, and
+        # a refused fresh sandbox (quota) rolls the stop back so the learner keeps the one they had.
+        for sandbox in Sandbox.objects.filter(owner=user, lab_slug=step.lab.slug, state__in=ACTIVE):
+            sandbox_services.sandbox_request_stop(sandbox_id=sandbox.pk,
+                                                  reason="Reset: a fresh sandbox replaces this one.")
+        return _lab_sandbox_new(user=user, lab=step.lab, step=step)
 
 
 def _lab_sandbox_new(*, user: AbstractBaseUser, lab: Lab, step: LabStep) -> Sandbox:

@@ -9,6 +9,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from sandbox.engine.docker import EngineError
+from sandbox.services import SandboxError
+
 from . import services
 from .models import Lab, LabStep
 from .selectors import attempt_for_viewer, lab_progress_for, lab_sandbox_for, labs_progress_for
@@ -55,7 +58,7 @@ def step_panel(request: HttpRequest, slug: str, step_slug: str) -> HttpResponse:
 def lab_start(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         services.lab_start(user=request.user, lab=_lab(slug))
-    except services.LabRefused as refusal:
+    except (services.LabRefused, SandboxError, EngineError) as refusal:
         messages.error(request, str(refusal))
     return redirect("labs-detail", slug=slug)
 
@@ -67,7 +70,8 @@ def step_reset(request: HttpRequest, slug: str, step_slug: str) -> HttpResponse:
     try:
         services.step_reset(user=request.user, step=_step(lab, step_slug))
         messages.info(request, "A fresh sandbox is starting with this step set up again.")
-    except services.LabRefused as refusal:
+    # Each of these carries a sentence for the learner: the page shows it rather than a server error.
+    except (services.LabRefused, SandboxError, EngineError) as refusal:
         messages.error(request, str(refusal))
     return _to_step(slug, step_slug)
 

@@ -6,11 +6,16 @@ state_dir="${SANDCLOUD_STATE_DIR:-$(pwd)/var}"
 mkdir -p "$state_dir/log"
 sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
 
-ensure_runsc_runtime() {
-  local cfg=/etc/docker/daemon.json
-  if [ -f "$cfg" ] && grep -q '"runsc"' "$cfg"; then return 1; fi
+daemon_config=/etc/docker/daemon.json
+
+runsc_runtime_registered() {
+  [ -f "$daemon_config" ] && grep -q '"runsc"' "$daemon_config"
+}
+
+register_runsc_runtime() {
   $sudo mkdir -p /etc/docker
-  python3 - "$cfg" <<'PY'
+  # /etc/docker belongs to root: the writer runs under $sudo like every other change to the system.
+  $sudo python3 - "$daemon_config" <<'PY'
 import json, pathlib, sys
 path = pathlib.Path(sys.argv[1])
 config = json.loads(path.read_text()) if path.exists() and path.read_text().strip() else {}
@@ -18,11 +23,14 @@ config.setdefault("runtimes", {})["runsc"] = {"path": "/usr/bin/runsc", "runtime
 path.write_text(json.dumps(config, indent=2) + "\n")
 PY
   echo "    registered gVisor (runsc) as a Docker runtime" >&2
-  return 0
 }
 
 changed=0
-ensure_runsc_runtime && changed=1 || true
+if ! runsc_runtime_registered; then
+  # Called on its own, not in a condition, so that set -e stops the script when the config cannot be written.
+  register_runsc_runtime
+  changed=1
+fi
 if ! docker info >/dev/null 2>&1; then
   echo "==> starting dockerd (log: $state_dir/log/dockerd.log)" >&2
   $sudo setsid dockerd >"$state_dir/log/dockerd.log" 2>&1 < /dev/null &

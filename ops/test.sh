@@ -7,14 +7,22 @@ export PATH="$PWD/.venv/bin:$PATH"
 export SANDCLOUD_INSTANCE="test$$"
 export SANDCLOUD_WARM_POOL_SIZE="${SANDCLOUD_WARM_POOL_SIZE:-0}"
 
+sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+
+# psql as the postgres superuser: runuser when root (sudo may not be installed), sudo -u otherwise.
+psql_as_postgres() {
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- psql "$@"); else (cd / && sudo -u postgres psql "$@"); fi
+}
+
 if [ "${1:-}" = "--postgres" ]; then
   shift
   version=$(ls /usr/lib/postgresql | sort -n | tail -1)
   if ! pg_lsclusters -h 2>/dev/null | grep -q online; then
-    pg_ctlcluster "$version" main start 2>/dev/null || { pg_createcluster "$version" main >/dev/null && pg_ctlcluster "$version" main start; }
+    $sudo pg_ctlcluster "$version" main start 2>/dev/null \
+      || { $sudo pg_createcluster "$version" main >/dev/null && $sudo pg_ctlcluster "$version" main start; }
   fi
-  su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname='sandcloud'\"" | grep -q 1 \
-    || su postgres -c "psql -qc \"CREATE ROLE sandcloud LOGIN SUPERUSER PASSWORD 'sandcloud'\""
+  psql_as_postgres -qtAc "SELECT 1 FROM pg_roles WHERE rolname='sandcloud'" | grep -q 1 \
+    || psql_as_postgres -qc "CREATE ROLE sandcloud LOGIN SUPERUSER PASSWORD 'sandcloud'"
   export DATABASE_URL="postgres://sandcloud:sandcloud@127.0.0.1:5432/sandcloud"
   echo "==> running the suite on PostgreSQL $version"
 fi

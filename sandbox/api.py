@@ -133,18 +133,31 @@ def sandbox_exec(request, sandbox_id: int):
     return JsonResponse({"exit_code": exit_code, "output": output[-65536:], "timed_out": timed_out})
 
 
+def _until_parse(text: str) -> datetime.datetime:
+    """The `until` of a replay as an aware time; anything a replay could not sensibly end at is the learner's error."""
+    refusal = services.SandboxError("until must be a time like 2026-11-27T21:30:00Z.")
+    try:
+        # parse_datetime raises ValueError on impossible dates (February 30th) and returns None on other text.
+        until = parse_datetime(text)
+        if until is None:
+            raise refusal
+        if timezone.is_naive(until):
+            until = timezone.make_aware(until, datetime.timezone.utc)
+    except (ValueError, OverflowError) as error:
+        raise refusal from error
+    # No terminal was recorded before 2000 or is recorded tomorrow; the bounds also keep the window's
+    # arithmetic (until minus minutes) clear of datetime's year-1 and year-9999 limits.
+    if until.year < 2000 or until > timezone.now() + datetime.timedelta(days=1):
+        raise refusal
+    return until
+
+
 @require_http_methods(["GET"])
 @api_view
 def sandbox_recording(request, sandbox_id: int):
     """The owner's terminal in the minutes before `until` (ISO time, default now) as an asciicast v2 document."""
     sandbox = _visible(request, sandbox_id)
-    until = timezone.now()
-    if request.GET.get("until"):
-        until = parse_datetime(request.GET["until"])
-        if until is None:
-            raise services.SandboxError("until must be a time like 2026-11-27T21:30:00Z.")
-        if timezone.is_naive(until):
-            until = timezone.make_aware(until, datetime.timezone.utc)
+    until = _until_parse(request.GET["until"]) if request.GET.get("until") else timezone.now()
     try:
         minutes = int(request.GET.get("minutes", 5))
     except ValueError:

@@ -28,6 +28,7 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_RUNNING = 4409
 TOUCH_EVERY_SECONDS = 30
+OUTPUT_BYTES_PER_SECOND = 2 * 1024 * 1024
 
 
 @sync_to_async
@@ -66,6 +67,8 @@ class TerminalConsumer(SandboxAccessMixin, AsyncWebsocketConsumer):
     stream = None
     pump: asyncio.Task | None = None
     recorder = None
+    window_started = 0.0
+    window_bytes = 0
 
     async def connect(self):
         if not await self.authorize():
@@ -108,12 +111,23 @@ class TerminalConsumer(SandboxAccessMixin, AsyncWebsocketConsumer):
                 await self.send(bytes_data=data)
                 if self.recorder is not None:
                     self.recorder.output(data)
+                await self._throttle(len(data))
         except (OSError, asyncio.CancelledError):
             return
         state = await sync_to_async(lambda: Sandbox.objects.values_list("state", flat=True).get(pk=self.sandbox.pk))()
         message = "The shell exited. Reload to open a new one." if state == State.RUNNING else "The sandbox stopped."
         await self._notice("exit", message)
         await self.close(code=1000)
+
+    async def _throttle(self, sent: int) -> None:
+        """Caps output at OUTPUT_BYTES_PER_SECOND: send() never waits for the browser, so an endless `yes` would
+        otherwise pile up in the server's buffers. Pausing the reads makes the TTY push back on the program instead."""
+        now = time.monotonic()
+        if now - self.window_started > 0.1:
+            self.window_started, self.window_bytes = now, 0
+        self.window_bytes += sent
+        if self.window_bytes > OUTPUT_BYTES_PER_SECOND / 10:
+            await asyncio.sleep(0.1 - (now - self.window_started))
 
     async def receive(self, text_data=None, bytes_data=None):
         if self.stream is None:

@@ -31,6 +31,7 @@ class Sandbox(models.Model):
     from_warm_pool = models.BooleanField(default=False)
 
     created_at = models.DateTimeField(default=timezone.now)
+    state_changed_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     last_active_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
@@ -39,6 +40,11 @@ class Sandbox(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["owner", "state"])]
+        constraints = [
+            # The uid is what keeps one learner's process limit away from another's: never two live sandboxes on one.
+            models.UniqueConstraint(fields=["uid"], condition=models.Q(state__in=sorted(ACTIVE)),
+                                    name="sandbox_uid_unique_while_active"),
+        ]
 
     def __str__(self) -> str:
         return f"sandbox {self.pk} of {self.owner} ({self.state})"

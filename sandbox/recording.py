@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.db import models
 from django.utils import timezone
 
 from .models import Sandbox, TerminalRecording
@@ -61,7 +62,13 @@ class Recorder:
         return self.recording
 
 
-def recording_start(*, sandbox: Sandbox, cols: int = 120, rows: int = 32) -> Recorder:
+def recording_start(*, sandbox: Sandbox, cols: int = 120, rows: int = 32) -> Recorder | None:
+    """A recorder for a new owner session, or None once the sandbox's recordings reach RECORDING_MAX_MB (a learner
+    reconnecting in a loop while flooding the screen must not fill the disk)."""
+    used = sandbox.recordings.aggregate(total=models.Sum("size_bytes"))["total"] or 0
+    open_sessions = sandbox.recordings.filter(ended_at__isnull=True).count()
+    if used + open_sessions * MAX_BYTES >= settings.SANDCLOUD["RECORDING_MAX_MB"] * 1024 * 1024:
+        return None
     started = timezone.now()
     folder = recordings_dir() / f"sandbox-{sandbox.pk}"
     folder.mkdir(exist_ok=True)
@@ -69,6 +76,17 @@ def recording_start(*, sandbox: Sandbox, cols: int = 120, rows: int = 32) -> Rec
         sandbox=sandbox, started_at=started, width=cols, height=rows,
         path=str(folder / f"{started.strftime('%Y%m%dT%H%M%S.%f')}.cast"))
     return Recorder(recording)
+
+
+def recordings_expire(*, before: datetime) -> int:
+    """Deletes the recordings (files and rows) of sandboxes that ended before `before`; returns how many."""
+    expired = TerminalRecording.objects.filter(sandbox__ended_at__lt=before)
+    count = 0
+    for recording in expired:
+        Path(recording.path).unlink(missing_ok=True)
+        count += 1
+    expired.delete()
+    return count
 
 
 def recording_window(*, sandbox: Sandbox, until: datetime, minutes: int = 5) -> str:

@@ -15,6 +15,7 @@ from django.utils import timezone
 from .engine.docker import EngineError, EngineUnavailable, ImageMissing, engine
 from .engine.images import LEARNER_GID, LEARNER_UID_COUNT, LEARNER_UID_FIRST
 from .events import event_publish, redis_client
+from .recording import recordings_expire
 from .models import Runtime, Sandbox, WarmContainer
 from .policy import (ContainerSpec, Limits, PolicyError, Quota, check_capabilities, container_name, labels_for,
                      learner_network_name, quota_refusal, subnet_candidates, workstation_command)
@@ -49,6 +50,7 @@ def _transition(sandbox: Sandbox, target: str, *, message: str, level: str = "in
     """Moves the row from its current state to `target` only if nobody moved it first; publishes after commit."""
     check_transition(sandbox.state, target)
     now = timezone.now()
+    fields.setdefault("state_changed_at", now)
     if target in FINAL:
         fields.setdefault("ended_at", now)
     if target == State.RUNNING:
@@ -70,15 +72,24 @@ def sandbox_fail(sandbox: Sandbox, reason: str) -> None:
     sandbox.refresh_from_db()
     if sandbox.state not in FINAL:
         _transition(sandbox, State.FAILED, message=reason, level="error", failure_reason=reason[:300])
+    try:
+        _release_network_if_unused(sandbox.owner_id)
+    except EngineError:
+        log.warning("could not remove the network of learner %s; the reaper will", sandbox.owner_id)
 
 
 # --- request --------------------------------------------------------------------------------------------------------
 
-def _free_uid() -> int:
+# The pool and cold starts draw uids from separate halves of the range, so a pool fill (which reserves its uid only
+# once its container exists) can never hand out a uid a cold start picked meanwhile. Active rows are unique per uid.
+POOL_UIDS = range(LEARNER_UID_FIRST, LEARNER_UID_FIRST + LEARNER_UID_COUNT // 2)
+COLD_UIDS = range(LEARNER_UID_FIRST + LEARNER_UID_COUNT // 2, LEARNER_UID_FIRST + LEARNER_UID_COUNT)
+
+
+def _free_uid(uids: range) -> int:
     in_use = set(Sandbox.objects.filter(state__in=COUNTED | {State.STOPPING}).values_list("uid", flat=True))
     in_use |= set(WarmContainer.objects.values_list("uid", flat=True))
-    candidates = [LEARNER_UID_FIRST + n for n in random.sample(range(LEARNER_UID_COUNT), 64)]
-    for uid in candidates:
+    for uid in random.sample(uids, 64):
         if uid not in in_use:
             return uid
     raise QuotaExceeded("Sandcloud is at capacity right now. Please try again in a few minutes.")
@@ -110,31 +121,41 @@ def sandbox_request(*, owner: AbstractBaseUser, lab_slug: str = "", step_slug: s
         )
         if refusal:
             raise QuotaExceeded(refusal)
-        sandbox = Sandbox.objects.create(
+        warm = None
+        if _matches_warm_pool(runtime=runtime, image=image, limits=limits, capabilities=capabilities):
+            warm = _claim_warm_container(image=image, runtime=runtime)
+        fields = dict(
             owner=owner, lab_slug=lab_slug, step_slug=step_slug, image=image, runtime=runtime,
             memory_mb=limits.memory_mb, cpus=limits.cpus, pids_limit=limits.pids, capabilities=list(capabilities),
-            uid=0, created_at=now, last_active_at=now, expires_at=now + timedelta(minutes=config["TTL_MINUTES"]),
+            created_at=now, last_active_at=now, state_changed_at=now,
+            expires_at=now + timedelta(minutes=config["TTL_MINUTES"]),
         )
-        warm = None
-        if _matches_warm_pool(sandbox, limits):
-            warm = _claim_warm_container(image=image, runtime=runtime)
         if warm is not None:
-            Sandbox.objects.filter(pk=sandbox.pk).update(uid=warm.uid, container_id=warm.container_id,
-                                                         from_warm_pool=True, state=State.RUNNING, started_at=now)
-            sandbox.refresh_from_db()
-            sandbox_id = sandbox.pk
-            transaction.on_commit(lambda: _after_warm_claim(sandbox_id))
-        else:
-            Sandbox.objects.filter(pk=sandbox.pk).update(uid=_free_uid())
-            sandbox.refresh_from_db()
-            sandbox_id = sandbox.pk
-            transaction.on_commit(lambda: _after_cold_request(sandbox_id))
+            fields.update(uid=warm.uid, container_id=warm.container_id, from_warm_pool=True, state=State.RUNNING,
+                          started_at=now)
+        sandbox = _sandbox_create(fields, pick_uid=warm is None)
+        sandbox_id = sandbox.pk
+        transaction.on_commit(lambda: (_after_warm_claim if warm else _after_cold_request)(sandbox_id))
     return sandbox
 
 
-def _matches_warm_pool(sandbox: Sandbox, limits: Limits) -> bool:
-    return (sandbox.runtime == Runtime.RUNC and not sandbox.capabilities and limits == default_limits()
-            and sandbox.image == _config()["WORKSTATION_IMAGE"] and _config()["WARM_POOL_SIZE"] > 0)
+def _sandbox_create(fields: dict, *, pick_uid: bool) -> Sandbox:
+    """Inserts the row; a uid taken concurrently (the unique constraint says so) is drawn again."""
+    for _ in range(3):
+        if pick_uid:
+            fields["uid"] = _free_uid(COLD_UIDS)
+        try:
+            with transaction.atomic():
+                return Sandbox.objects.create(**fields)
+        except IntegrityError:
+            if not pick_uid:
+                raise
+    raise QuotaExceeded("Sandcloud is at capacity right now. Please try again in a few minutes.")
+
+
+def _matches_warm_pool(*, runtime: str, image: str, limits: Limits, capabilities) -> bool:
+    return (runtime == Runtime.RUNC and not capabilities and limits == default_limits()
+            and image == _config()["WORKSTATION_IMAGE"] and _config()["WARM_POOL_SIZE"] > 0)
 
 
 def _warm_containers():
@@ -191,12 +212,14 @@ def _subnets(name: str) -> list[str]:
 
 
 def sandbox_provision(*, sandbox_id: int) -> Sandbox:
-    """Creates and starts the sandbox's container. Safe to run twice: the container name is derived from the id."""
+    """Creates and starts the sandbox's container. Only the worker that moves the row to provisioning does the work;
+    a redelivered task finds the row provisioning and carries on, finding its container by the name derived from the id."""
     sandbox = Sandbox.objects.select_related("owner").get(pk=sandbox_id)
-    if sandbox.state in FINAL or sandbox.state in (State.RUNNING, State.STOPPING):
-        return sandbox
     if sandbox.state == State.REQUESTED:
-        _transition(sandbox, State.PROVISIONING, message="A worker picked up the request")
+        if not _transition(sandbox, State.PROVISIONING, message="A worker picked up the request"):
+            return sandbox  # another worker claimed it
+    if sandbox.state != State.PROVISIONING:
+        return sandbox
     docker = engine()
     try:
         if not docker.has_image(sandbox.image):
@@ -212,14 +235,15 @@ def sandbox_provision(*, sandbox_id: int) -> Sandbox:
     except EngineUnavailable:
         raise  # the task retries; the reaper fails it if the engine stays away
     except EngineError as error:
-        sandbox_fail(sandbox, str(error))
+        sandbox.refresh_from_db()
+        if sandbox.state == State.PROVISIONING:
+            sandbox_fail(sandbox, str(error))
         return sandbox
     sandbox.refresh_from_db()
-    if sandbox.state != State.PROVISIONING:
-        # Stopped while we were starting it: do not leave the container behind.
-        docker.remove(container_id)
-        return sandbox
-    _transition(sandbox, State.RUNNING, message="Your sandbox is ready", container_id=container_id)
+    if sandbox.state == State.PROVISIONING:
+        _transition(sandbox, State.RUNNING, message="Your sandbox is ready", container_id=container_id)
+    elif sandbox.state in FINAL or sandbox.state == State.STOPPING:
+        docker.remove(container_id)  # stopped while we were starting it: leave nothing behind
     return sandbox
 
 
@@ -267,7 +291,7 @@ def _warm_pool_fill() -> int:
         return 0
     network = _pool_network()
     for _ in range(wanted):
-        uid = _free_uid()
+        uid = _free_uid(POOL_UIDS)
         name = f"sandcloud-{config['INSTANCE']}-warm-{uid}-{random.randrange(16**6):06x}"
         spec = ContainerSpec(name=name, image=config["WORKSTATION_IMAGE"], uid=uid, gid=LEARNER_GID,
                              labels=labels_for(config["INSTANCE"], pool=True), limits=default_limits(),
@@ -331,6 +355,8 @@ def sandbox_stop(*, sandbox_id: int, final_state: str = State.STOPPED, reason: s
         return sandbox
     if sandbox.state != State.STOPPING:
         _transition(sandbox, State.STOPPING, message=reason or "Stopping your sandbox")
+        if sandbox.state != State.STOPPING:  # somebody else ended it meanwhile
+            return sandbox
     docker = engine()
     docker.remove(sandbox.container_id or container_name(_config()["INSTANCE"], sandbox.pk))
     _release_network_if_unused(sandbox.owner_id)
@@ -365,46 +391,64 @@ def describe_exit(*, oom_killed: bool, exit_code: int, memory_mb: int) -> str:
 
 
 def sandbox_reap() -> dict[str, int]:
-    """Expires sandboxes past their TTL or idle limit and reconciles Docker with the database."""
+    """Expires sandboxes past their TTL or idle limit, finishes stuck stops and starts, reconciles Docker with the
+    database and removes old recordings. One sandbox the engine cannot handle right now never blocks the others."""
     config = _config()
     now = timezone.now()
-    counts = {"expired": 0, "idle": 0, "dead": 0, "orphans": 0, "stuck": 0}
-    for sandbox in Sandbox.objects.filter(state=State.RUNNING, expires_at__lte=now):
-        sandbox_stop(sandbox_id=sandbox.pk, final_state=State.EXPIRED, reason="Your sandbox reached its time limit.")
-        counts["expired"] += 1
-    idle_cutoff = now - timedelta(minutes=config["IDLE_MINUTES"])
-    for sandbox in Sandbox.objects.filter(state=State.RUNNING, last_active_at__lte=idle_cutoff):
-        sandbox_stop(sandbox_id=sandbox.pk, final_state=State.EXPIRED,
-                     reason=f"Your sandbox was idle for {config['IDLE_MINUTES']} minutes and was stopped.")
-        counts["idle"] += 1
+    counts = {"expired": 0, "idle": 0, "dead": 0, "orphans": 0, "stuck": 0, "networks": 0, "recordings": 0}
     stuck_cutoff = now - timedelta(seconds=config["PROVISION_STUCK_SECONDS"])
-    for sandbox in Sandbox.objects.filter(state__in=[State.REQUESTED, State.PROVISIONING], created_at__lte=stuck_cutoff):
-        engine().remove(container_name(config["INSTANCE"], sandbox.pk))
-        sandbox_fail(sandbox, "Starting your sandbox took too long and was abandoned. Please start a new one.")
-        counts["stuck"] += 1
+    idle = config["IDLE_MINUTES"]
+    passes = [
+        ("expired", Sandbox.objects.filter(state=State.RUNNING, expires_at__lte=now),
+         lambda s: sandbox_stop(sandbox_id=s.pk, final_state=State.EXPIRED,
+                                reason="Your sandbox reached its time limit.")),
+        ("idle", Sandbox.objects.filter(state=State.RUNNING, last_active_at__lte=now - timedelta(minutes=idle)),
+         lambda s: sandbox_stop(sandbox_id=s.pk, final_state=State.EXPIRED,
+                                reason=f"Your sandbox was idle for {idle} minutes and was stopped.")),
+        # A stop whose task gave up (the engine was away) is finished here; sandbox_stop is idempotent.
+        ("stuck", Sandbox.objects.filter(state=State.STOPPING, state_changed_at__lte=stuck_cutoff),
+         lambda s: sandbox_stop(sandbox_id=s.pk)),
+        ("stuck", Sandbox.objects.filter(state__in=[State.REQUESTED, State.PROVISIONING],
+                                         state_changed_at__lte=stuck_cutoff),
+         _abandon),
+    ]
+    for name, queryset, action in passes:
+        for sandbox in queryset:
+            try:
+                action(sandbox)
+                counts[name] += 1
+            except EngineError as error:
+                log.warning("reaper could not handle sandbox %s yet: %s", sandbox.pk, error)
     counts.update(_reconcile(now=now))
+    counts["recordings"] = recordings_expire(before=now - timedelta(days=config["RECORDING_RETENTION_DAYS"]))
     return counts
+
+
+def _abandon(sandbox: Sandbox) -> None:
+    engine().remove(container_name(_config()["INSTANCE"], sandbox.pk))
+    sandbox_fail(sandbox, "Starting your sandbox took too long and was abandoned. Please start a new one.")
 
 
 def _reconcile(*, now) -> dict[str, int]:
     config = _config()
     docker = engine()
-    counts = {"dead": 0, "orphans": 0}
+    counts = {"dead": 0, "orphans": 0, "networks": 0}
     grace = timedelta(seconds=config["ORPHAN_GRACE_SECONDS"])
+    # Warm ids first: a container claimed between the two reads then still counts as warm, never as an orphan.
+    warm_ids = set(_warm_containers().values_list("container_id", flat=True))
     running = {s.container_id: s for s in Sandbox.objects.filter(state=State.RUNNING).exclude(container_id="")}
     live_ids = set(Sandbox.objects.filter(state__in=[State.REQUESTED, State.PROVISIONING, State.STOPPING])
                    .values_list("pk", flat=True))
-    warm_ids = set(_warm_containers().values_list("container_id", flat=True))
-    seen = set()
-    for container in docker.managed_containers():
-        seen.add(container.id)
+    listed_at = timezone.now()
+    containers = docker.managed_containers()
+    seen = {container.id for container in containers}
+    for container in containers:
         sandbox = running.get(container.id)
         if sandbox is not None:
             if not container.running:
                 docker.remove(container.id)
                 sandbox_fail(sandbox, describe_exit(oom_killed=container.oom_killed, exit_code=container.exit_code,
                                              memory_mb=sandbox.memory_mb))
-                _release_network_if_unused(sandbox.owner_id)
                 counts["dead"] += 1
             continue
         if container.id in warm_ids:
@@ -423,10 +467,22 @@ def _reconcile(*, now) -> dict[str, int]:
     for container_id, sandbox in running.items():
         if container_id not in seen:
             sandbox_fail(sandbox, "Your sandbox's container disappeared from the engine.")
-            _release_network_if_unused(sandbox.owner_id)
             counts["dead"] += 1
-    _warm_containers().exclude(container_id__in=seen).delete()
+    _warm_containers().exclude(container_id__in=seen).filter(created_at__lt=listed_at).delete()
+    counts["networks"] = _reconcile_networks()
     return counts
+
+
+def _reconcile_networks() -> int:
+    """Removes learner networks whose learner has no sandbox that could still use them (e.g. after a crash)."""
+    busy = {str(owner) for owner in Sandbox.objects.filter(state__in=COUNTED | {State.STOPPING})
+            .values_list("owner_id", flat=True)}
+    removed = 0
+    for network in engine().managed_networks():
+        owner = (network.get("Labels") or {}).get("sandcloud.owner")
+        if owner and owner not in busy and engine().remove_network(network["Name"]):
+            removed += 1
+    return removed
 
 
 # --- exec -----------------------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseForbidden
+from django.http import Http404, HttpResponseForbidden, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
@@ -70,11 +70,12 @@ def sandbox_stop(request, sandbox_id: int):
         return HttpResponseForbidden(str(error))
     messages.info(request, f"Sandbox {sandbox.pk} is stopping.")
     next_url = request.POST.get("next", "")
-    # Only back to a page of this site: a forged form must not turn the stop button into a redirect elsewhere.
-    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()},
-                                           require_https=request.is_secure()):
-        next_url = "home"
-    return redirect(next_url)
+    # Only back to a path of this site: a forged form must not turn the stop button into a redirect elsewhere, and
+    # redirect() would try a bare word like "foo" as a URL name and fail with a 500.
+    if next_url.startswith("/") and url_has_allowed_host_and_scheme(
+            next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return HttpResponseRedirect(next_url)
+    return redirect("home")
 
 
 @login_required

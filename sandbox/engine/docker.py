@@ -130,8 +130,12 @@ class DockerEngine:
                                                   options=hardened_network_options(name, icc=icc))
                 return created["Id"]
             except APIError as error:
-                if error.status_code == 409 or "already exists" in str(error):  # made concurrently by another worker
+                # Made concurrently by another worker? Docker says so in several ways ("already exists", 409,
+                # "same bridge name"): whatever it said, a network that now exists is the one we wanted.
+                try:
                     return self.api.inspect_network(name)["Id"]
+                except NotFound:
+                    pass
                 if "overlaps" in str(error):
                     last_error = error
                     continue

@@ -1,4 +1,7 @@
 """Cohorts: creating, joining, who may see a dashboard, and an instructor's actions on learners' sandboxes."""
+import html
+import re
+
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from django.core.exceptions import PermissionDenied
@@ -100,6 +103,30 @@ def test_the_replay_page_is_for_the_owner_and_their_instructor_only(start_sandbo
     assert client_for(learner).get(url).status_code == 200
     assert client_for(instructor).get(url).status_code == 200
     assert client_for(other_learner).get(url).status_code == 403
+
+
+def test_the_replay_link_on_a_learners_page_plays_the_minutes_before_the_attempt(start_sandbox, learner, instructor,
+                                                                                 practice_lab):
+    from labs.models import Attempt
+
+    # Given an attempt whose time carries a "+00:00" offset, which a bare query string would turn into a space
+    sandbox = start_sandbox(learner)
+    step = practice_lab.steps.get(slug="make-file")
+    Attempt.objects.create(user=learner, lab=practice_lab, step=step, sandbox=sandbox, status=Attempt.Status.FAILED)
+    cohort = instructor.cohorts_taught.get()
+    teacher = client_for(instructor)
+
+    # When the instructor follows the replay link from the learner's page to the player and the player's cast
+    page = teacher.get(f"/cohorts/{cohort.pk}/learners/{learner.pk}/").content.decode()
+    player_url = html.unescape(re.search(r'href="(/cohorts/recordings/[^"]+)"', page).group(1))
+    player = teacher.get(player_url)
+    cast_url = html.unescape(re.search(r'data-cast="([^"]+)"', player.content.decode()).group(1))
+    cast = teacher.get(cast_url)
+
+    # Then the recording API answers with the cast of the minutes before the attempt
+    assert player.status_code == 200
+    assert cast.status_code == 200, cast.content
+    assert cast["Content-Type"] == "application/x-asciicast"
 
 
 @pytest.fixture

@@ -103,3 +103,32 @@ def test_starting_a_lab_opens_its_terminal_and_a_check_shows_its_result(lab_sand
     assert 'id="sandbox-page"' in page and f'data-terminal-path="/ws/sandboxes/{sandbox.pk}/terminal/"' in page
     assert "data-expires-at" in page
     assert "Not yet" in checked and "~/answers/sleep.pid is missing or empty." in checked
+
+
+@pytest.mark.docker
+def test_resetting_a_step_while_the_engine_is_down_is_a_page_not_a_server_error(lab_sandboxes, learner, client_of,
+                                                                                 monkeypatch):
+    from django.conf import settings
+
+    from sandbox.engine import docker as docker_module
+    from sandbox.engine.docker import DockerEngine
+
+    labs_load()
+    client = client_of(learner)
+    client.post("/labs/containers-are-processes/start/")
+    old = Sandbox.objects.get(owner=learner, lab_slug="containers-are-processes")
+    # Given the container engine stops answering (only for the reset: the sandboxes are cleaned up afterwards)
+    unreachable = DockerEngine(url="unix:///run/sandcloud-no-such-docker.sock", timeout=2,
+                               instance=settings.SANDCLOUD["INSTANCE"])
+    with monkeypatch.context() as engine_down:
+        engine_down.setattr(docker_module, "_engine", unreachable)
+
+        # When the learner resets their step
+        response = client.post("/labs/containers-are-processes/steps/background-process/reset/", follow=True)
+
+    # Then they are back on the lab page with a message, and the old sandbox is on its way out
+    assert response.status_code == 200
+    assert response.redirect_chain[-1][0] == "/labs/containers-are-processes/?step=background-process"
+    assert "A fresh sandbox is starting with this step set up again." in response.content.decode()
+    old.refresh_from_db()
+    assert old.state != Sandbox.State.RUNNING

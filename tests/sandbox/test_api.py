@@ -99,3 +99,23 @@ def test_a_command_flooding_output_is_cut_off_instead_of_filling_the_server(api,
     output = response.json()["output"]
     assert response.status_code == 200
     assert output.endswith("[output cut off after 1024 KB]\n") and len(output) < 1_100_000
+
+
+@pytest.mark.parametrize("until", [
+    "2026-02-30T10:00:00",  # no such day: Django's parse_datetime raises rather than answering None
+    "0001-01-01T00:00:00",  # the window before it would start before year 1
+    "9999-12-31T23:59:59Z",  # no terminal is recorded that far ahead
+    "yesterday",
+])
+def test_a_replay_until_an_impossible_time_is_a_400_in_plain_words(api, start_sandbox, learner, until):
+    sandbox = start_sandbox(learner)
+    response = api.get(f"/api/sandboxes/{sandbox.pk}/recording.cast", {"until": until})
+    assert response.status_code == 400
+    assert response.json() == {"error": "until must be a time like 2026-11-27T21:30:00Z."}
+
+
+def test_a_replay_until_a_time_with_its_offset_is_a_cast(api, start_sandbox, learner):
+    sandbox = start_sandbox(learner)
+    response = api.get(f"/api/sandboxes/{sandbox.pk}/recording.cast", {"until": "2024-01-05T10:00:00+01:00"})
+    assert response.status_code == 200 and response["Content-Type"] == "application/x-asciicast"
+    assert json.loads(response.content.decode().splitlines()[0])["version"] == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from pathlib import Path
 
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -56,13 +57,18 @@ async def read_json_until(communicator: WebsocketCommunicator, messages: list[di
 
 
 async def close_code(communicator: WebsocketCommunicator) -> int:
-    connected, code = await communicator.connect(timeout=10)
-    if not connected:
-        return code
-    while True:
-        message = await communicator.receive_output(timeout=10)
-        if message["type"] == "websocket.close":
-            return message.get("code")
+    """The code the server closed the socket with. The client then says goodbye as a browser would, so the consumer
+    ends the normal way instead of being cancelled mid-read of its channel-layer receive when the loop closes."""
+    try:
+        connected, code = await communicator.connect(timeout=10)
+        if not connected:
+            return code
+        while True:
+            message = await communicator.receive_output(timeout=10)
+            if message["type"] == "websocket.close":
+                return message.get("code")
+    finally:
+        await communicator.disconnect(timeout=5)
 
 
 def test_an_anonymous_visitor_cannot_open_a_terminal(start_sandbox, learner):
@@ -82,6 +88,7 @@ def test_a_socket_from_a_foreign_origin_is_refused(start_sandbox, learner):
 
     async def scenario():
         connected, _ = await communicator.connect(timeout=10)
+        await communicator.disconnect(timeout=5)
         return connected
 
     assert async_to_sync(scenario)() is False
@@ -160,6 +167,7 @@ def test_a_stopped_sandbox_says_so_instead_of_opening_a_terminal(start_sandbox, 
         await communicator.connect(timeout=10)
         message = json.loads(await communicator.receive_from(timeout=10))
         closing = await communicator.receive_output(timeout=10)
+        await communicator.disconnect(timeout=5)
         return message, closing
 
     message, closing = async_to_sync(scenario)()
@@ -236,3 +244,25 @@ def test_the_owners_session_is_recorded_as_asciicast_and_only_they_and_their_ins
     assert all(0 <= at <= 300 for at, _, _ in events)
     assert teacher.get(url).status_code == 200
     assert intruder.get(url).status_code == 403
+
+
+def test_recordings_stop_at_the_per_sandbox_cap_and_expire_after_the_sandbox_ends(start_sandbox, learner):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from sandbox.models import Sandbox, TerminalRecording
+    from sandbox.recording import recording_start, recordings_expire
+
+    sandbox = start_sandbox(learner)
+    first = recording_start(sandbox=sandbox)
+    first.output(b"x" * 100)
+    first.close()
+    TerminalRecording.objects.filter(pk=first.recording.pk).update(size_bytes=32 * 1024 * 1024)
+    assert recording_start(sandbox=sandbox) is None  # over the cap: the session is not recorded
+
+    services.sandbox_stop(sandbox_id=sandbox.pk)
+    Sandbox.objects.filter(pk=sandbox.pk).update(ended_at=timezone.now() - timedelta(days=31))
+    assert recordings_expire(before=timezone.now() - timedelta(days=30)) == 1
+    assert not TerminalRecording.objects.filter(sandbox=sandbox).exists()
+    assert not Path(first.recording.path).exists()

@@ -174,3 +174,73 @@ def test_the_reaper_removes_containers_nobody_owns(transactional_db, docker_engi
     counts = services.sandbox_reap()
     assert counts["orphans"] >= 1
     assert engine().state(container_id) is None
+
+
+def test_two_starts_at_once_share_the_learners_new_network(transactional_db, docker_engine, learner):
+    from concurrent.futures import ThreadPoolExecutor
+
+    name = learner_network_name(INSTANCE, learner.pk)
+    subnets = services._subnets(name)
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            ids = list(pool.map(lambda _: engine().ensure_network(name, labels=labels_for(INSTANCE, owner="x"),
+                                                                  subnets=subnets), range(4)))
+        assert len(set(ids)) == 1
+    finally:
+        engine().remove_network(name)
+
+
+def test_provisioning_the_same_sandbox_twice_at_once_ends_running_with_one_container(transactional_db, docker_engine,
+                                                                                    learner):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    sandbox = Sandbox.objects.create(owner=learner, image=settings.SANDCLOUD["WORKSTATION_IMAGE"], memory_mb=64,
+                                     cpus=0.2, pids_limit=32, uid=24990,
+                                     expires_at=timezone.now() + timedelta(hours=1))
+
+    def provision(_):
+        try:
+            return services.sandbox_provision(sandbox_id=sandbox.pk).pk
+        finally:
+            connection.close()
+
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(provision, range(2)))
+        sandbox.refresh_from_db()
+        assert sandbox.state == State.RUNNING, sandbox.failure_reason
+        containers = engine().api.containers(filters={"label": f"sandcloud.sandbox={sandbox.pk}"})
+        assert [c["Id"] for c in containers] == [sandbox.container_id]
+    finally:
+        services.sandbox_stop(sandbox_id=sandbox.pk)
+
+
+def test_a_stop_that_met_an_engine_outage_is_finished_by_the_reaper(start_sandbox, learner, monkeypatch):
+    sandbox = start_sandbox(learner)
+    monkeypatch.setitem(settings.SANDCLOUD, "PROVISION_STUCK_SECONDS", 0)
+    # The stop task gave up: the row says stopping, the container still runs.
+    Sandbox.objects.filter(pk=sandbox.pk).update(state=State.STOPPING,
+                                                 state_changed_at=timezone.now() - timedelta(minutes=5))
+    services.sandbox_reap()
+    sandbox.refresh_from_db()
+    assert sandbox.state == State.STOPPED
+    assert engine().state(sandbox.container_id) is None
+
+
+def test_the_reaper_removes_a_learner_network_nobody_uses(transactional_db, docker_engine, learner):
+    name = services._learner_network(learner.pk)
+    services.sandbox_reap()
+    assert not engine().api.networks(names=[name])
+
+
+def test_two_live_sandboxes_never_share_a_uid(transactional_db, learner, other_learner):
+    from django.db import IntegrityError
+
+    values = dict(image="img", memory_mb=64, cpus=0.2, pids_limit=32, uid=24000,
+                  expires_at=timezone.now() + timedelta(hours=1))
+    Sandbox.objects.create(owner=learner, state=State.RUNNING, **values)
+    Sandbox.objects.create(owner=other_learner, state=State.STOPPED, **values)  # ended rows may repeat it
+    with pytest.raises(IntegrityError):
+        Sandbox.objects.create(owner=other_learner, state=State.REQUESTED, **values)

@@ -95,6 +95,25 @@ def test_stopping_never_redirects_to_another_site(client_of, start_sandbox, lear
     assert response.url == reverse("home")
 
 
+@pytest.mark.parametrize("next_url", ["foo", "sandbox-detail", "//evil.example/phish"])
+def test_stopping_with_a_next_that_is_not_a_path_of_this_site_returns_home(client_of, start_sandbox, learner,
+                                                                             next_url):
+    sandbox = start_sandbox(learner)
+
+    response = client_of(learner).post(reverse("sandbox-stop", args=[sandbox.pk]), {"next": next_url})
+
+    assert response.status_code == 302 and response.url == reverse("home")
+
+
+def test_stopping_returns_to_the_page_the_stop_button_was_on(client_of, start_sandbox, learner):
+    sandbox = start_sandbox(learner)
+    page = reverse("sandbox-detail", args=[sandbox.pk]) + "?tab=terminal"
+
+    response = client_of(learner).post(reverse("sandbox-stop", args=[sandbox.pk]), {"next": page})
+
+    assert response.status_code == 302 and response.url == page
+
+
 def test_a_start_over_the_quota_shows_the_reason_on_the_home_page(client_of, start_sandbox, learner, settings):
     settings.SANDCLOUD = {**settings.SANDCLOUD, "MAX_PER_LEARNER": 1}
     start_sandbox(learner)

@@ -1,5 +1,6 @@
 """Operator commands: `manage.py sandbox images|start|list|stop|exec|reap|pool`."""
 import json
+import time
 import sys
 
 from django.conf import settings
@@ -63,10 +64,17 @@ class Command(BaseCommand):
         if owner is None:
             raise CommandError(f"No user named {user!r}.")
         sandbox = services.sandbox_request(owner=owner, lab_slug=lab, runtime=runtime)
-        if sandbox.state != State.RUNNING:
-            # Operators get the result synchronously; the same idempotent service a worker would run.
-            sandbox = services.sandbox_provision(sandbox_id=sandbox.pk)
-        sandbox.refresh_from_db()
+        deadline = time.monotonic() + 5
+        while sandbox.state == State.REQUESTED and time.monotonic() < deadline:
+            time.sleep(0.1)  # a running worker picks the request up within milliseconds
+            sandbox.refresh_from_db()
+        if sandbox.state == State.REQUESTED:
+            # No worker is running: provision here. Only one caller can claim the row, so a late worker is harmless.
+            services.sandbox_provision(sandbox_id=sandbox.pk)
+        deadline = time.monotonic() + 120
+        while sandbox.state in (State.REQUESTED, State.PROVISIONING) and time.monotonic() < deadline:
+            time.sleep(0.1)
+            sandbox.refresh_from_db()
         if sandbox.state != State.RUNNING:
             raise CommandError(f"sandbox {sandbox.pk} {sandbox.state}: {sandbox.failure_reason}")
         self.stdout.write(f"sandbox {sandbox.pk} container {sandbox.container_id}")
