@@ -64,7 +64,7 @@ class Command(BaseCommand):
         if owner is None:
             raise CommandError(f"No user named {user!r}.")
         sandbox = services.sandbox_request(owner=owner, lab_slug=lab, runtime=runtime)
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 2
         while sandbox.state == State.REQUESTED and time.monotonic() < deadline:
             time.sleep(0.1)  # a running worker picks the request up within milliseconds
             sandbox.refresh_from_db()
