@@ -19,6 +19,17 @@ def pytest_configure(config):
     celery_app.conf.task_eager_propagates = False
 
 
+@pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    """Each test drives consumers from a new event loop (async_to_sync), while channels_redis binds its receive locks
+    to the loop that first used them: a layer per test keeps one test's loop out of the next one's locks."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
 @pytest.fixture(scope="session")
 def docker_engine():
     try:
