@@ -23,5 +23,5 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "==> installing Debian packages: ${need[*]} (a minute or two, once)"
   # Through env: sudo's env_reset would drop a DEBIAN_FRONTEND set in front of it, and CI has no terminal to ask on.
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
