@@ -141,9 +141,10 @@ def _csv_safe(value):
 
 @login_required
 def recording_player(request, sandbox_id: int):
-    sandbox = sandbox_selectors.sandbox_visible_to(user=request.user, sandbox_id=sandbox_id)
-    if sandbox is None:
-        raise PermissionDenied("You can only replay your own terminal or your learners'.")
+    try:
+        sandbox = sandbox_selectors.sandbox_for_viewer(user=request.user, sandbox_id=sandbox_id)
+    except Sandbox.DoesNotExist as error:
+        raise Http404("No such sandbox.") from error
     until = request.GET.get("until", "")
     minutes = request.GET.get("minutes", "5")
     return render(request, "cohorts/recording.html", {"sandbox": sandbox, "until": until, "minutes": minutes})

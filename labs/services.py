@@ -315,10 +315,9 @@ def step_solve(*, sandbox: Sandbox, step: LabStep) -> tuple[int, str]:
     from sandbox.engine.docker import engine
     from sandbox.engine.images import LEARNER_GID
 
-    from .checks.kernels import host_kernel
 
     sandbox.refresh_from_db()
     if sandbox.state != State.RUNNING:
         raise LabRefused(f"The sandbox is {sandbox.get_state_display().lower()}.")
     return engine().exec(sandbox.container_id, ["bash", "-c", step.solution_script], user=f"{sandbox.uid}:{LEARNER_GID}",
-                         timeout=SETUP_TIMEOUT, environment={"SANDCLOUD_HOST_KERNEL": host_kernel()})
+                         timeout=SETUP_TIMEOUT, environment={"SANDCLOUD_HOST_KERNEL": engine().host_kernel()})

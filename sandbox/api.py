@@ -76,12 +76,10 @@ def _body(request) -> dict:
 
 
 def _visible(request, sandbox_id: int) -> Sandbox:
-    sandbox = selectors.sandbox_visible_to(user=request.user, sandbox_id=sandbox_id)
-    if sandbox is None:
-        if Sandbox.objects.filter(pk=sandbox_id).exists():
-            raise PermissionDenied("This sandbox belongs to another learner.")
-        raise SandboxNotFound(f"There is no sandbox {sandbox_id}.")
-    return sandbox
+    try:
+        return selectors.sandbox_for_viewer(user=request.user, sandbox_id=sandbox_id)
+    except Sandbox.DoesNotExist as error:
+        raise SandboxNotFound(f"There is no sandbox {sandbox_id}.") from error
 
 
 @require_http_methods(["GET", "POST"])
@@ -129,7 +127,7 @@ def sandbox_exec(request, sandbox_id: int):
     if not isinstance(timeout, int) or not 1 <= timeout <= 300:
         raise services.SandboxError("timeout must be a whole number of seconds from 1 to 300.")
     exit_code, output = services.sandbox_exec(sandbox=sandbox, command=["bash", "-c", command], timeout=timeout)
-    timed_out = exit_code in (124, 137) and timeout > 0
+    timed_out = exit_code in (124, 137)  # coreutils' timeout: TERM, then KILL after the grace
     return JsonResponse({"exit_code": exit_code, "output": output[-65536:], "timed_out": timed_out})
 
 

@@ -348,20 +348,6 @@ def _instance() -> str:
     return settings.SANDCLOUD["INSTANCE"]
 
 
-def warm_pool_drain_own() -> int:
-    """Drains only warm containers labelled with this instance (WarmContainer rows carry no instance of their own)."""
-    drained = 0
-    docker = engine()
-    for warm in WarmContainer.objects.all():
-        state = docker.state(warm.container_id)
-        if state is not None and state.labels.get("sandcloud.instance") != _instance():
-            continue
-        if WarmContainer.objects.filter(pk=warm.pk).delete()[0]:
-            docker.remove(warm.container_id)
-            drained += 1
-    return drained
-
-
 def warm_pool_wait_full(size: int, timeout: float = 60) -> None:
     """Fills the pool in-process (or lets the worker's refill finish) until it holds `size` idle containers."""
     lock_key = f"sandcloud:{_instance()}:warm-pool-fill"
@@ -426,7 +412,7 @@ def bench_sandbox(*, runs: int, warmup: int = 1, echo_samples: int = 5, log_samp
     warm_runs: list[SandboxRun] = []
     loop = asyncio.new_event_loop()
     try:
-        warm_pool_drain_own()
+        services.warm_pool_drain()
         with running_stack(env=env) as base_url:
             site = SiteClient(base_url)
             site.login(user.get_username(), password)
@@ -437,7 +423,7 @@ def bench_sandbox(*, runs: int, warmup: int = 1, echo_samples: int = 5, log_samp
                     if phase == "warm":
                         warm_pool_wait_full(pool_size)
                     elif WarmContainer.objects.exists():
-                        warm_pool_drain_own()
+                        services.warm_pool_drain()
                     run = loop.run_until_complete(measure_sandbox(
                         site, cold=phase == "cold", echo_samples=echo_samples, log_samples=log_samples))
                     started.append(run.sandbox_id)
@@ -458,7 +444,7 @@ def bench_sandbox(*, runs: int, warmup: int = 1, echo_samples: int = 5, log_samp
     finally:
         loop.close()
         stop_all(started)
-        warm_pool_drain_own()
+        services.warm_pool_drain()
         if not WarmContainer.objects.exists():
             engine().remove_network(f"sandcloud-{_instance()}-pool")  # ensure_network makes it again when needed
     every = cold_runs + warm_runs

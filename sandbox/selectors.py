@@ -1,4 +1,5 @@
 """Reads of sandboxes for pages and commands."""
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 
 from .models import Sandbox
@@ -21,11 +22,11 @@ def can_watch(*, user, sandbox: Sandbox) -> bool:
     return sandbox.owner_id == user.pk or instructs(instructor=user, learner_id=sandbox.owner_id)
 
 
-def sandbox_visible_to(*, user, sandbox_id: int) -> Sandbox | None:
-    """The sandbox if `user` may watch it; None otherwise."""
-    sandbox = Sandbox.objects.select_related("owner").filter(pk=sandbox_id).first()
-    if sandbox is None or not can_watch(user=user, sandbox=sandbox):
-        return None
+def sandbox_for_viewer(*, user, sandbox_id: int) -> Sandbox:
+    """The sandbox if `user` may watch it. Raises Sandbox.DoesNotExist or PermissionDenied (another learner's)."""
+    sandbox = Sandbox.objects.select_related("owner").get(pk=sandbox_id)
+    if not can_watch(user=user, sandbox=sandbox):
+        raise PermissionDenied("This sandbox belongs to another learner.")
     return sandbox
 
 

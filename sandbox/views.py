@@ -38,12 +38,10 @@ def sandbox_start(request):
 
 
 def _visible_or_404(request, sandbox_id: int) -> Sandbox:
-    sandbox = selectors.sandbox_visible_to(user=request.user, sandbox_id=sandbox_id)
-    if sandbox is None:
-        if Sandbox.objects.filter(pk=sandbox_id).exists():
-            raise PermissionDenied("This sandbox belongs to another learner.")
-        raise Http404("No such sandbox.")
-    return sandbox
+    try:
+        return selectors.sandbox_for_viewer(user=request.user, sandbox_id=sandbox_id)
+    except Sandbox.DoesNotExist as error:
+        raise Http404("No such sandbox.") from error
 
 
 @login_required

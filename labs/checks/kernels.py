@@ -12,18 +12,13 @@ log = logging.getLogger(__name__)
 GVISOR_IS = "b"  # the statement in the lab's multiple choice that describes gVisor honestly
 
 
-def host_kernel() -> str:
-    """The Docker host's kernel release as `docker info` reports it (what every runc container shares)."""
-    return engine().host_kernel()
-
-
 def _first_line(text: str | None) -> str:
     return (text or "").strip().splitlines()[0].strip() if (text or "").strip() else ""
 
 
 def kernels_compared(ctx: CheckContext) -> CheckResult:
     """Half the points for naming the host's kernel, half for saying what gVisor is."""
-    host = host_kernel()
+    host = engine().host_kernel()
     named_host = _first_line(ctx.read_file("~/answers/host-kernel.txt"))
     verdict = _first_line(ctx.read_file("~/answers/gvisor-is.txt")).lower().strip("() .")
     problems, fraction = [], 0.0

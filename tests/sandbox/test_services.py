@@ -244,3 +244,16 @@ def test_two_live_sandboxes_never_share_a_uid(transactional_db, learner, other_l
     Sandbox.objects.create(owner=other_learner, state=State.STOPPED, **values)  # ended rows may repeat it
     with pytest.raises(IntegrityError):
         Sandbox.objects.create(owner=other_learner, state=State.REQUESTED, **values)
+
+
+def test_an_install_never_claims_or_drains_another_installs_warm_containers(start_sandbox, learner, monkeypatch):
+    # Given another install's warm container in the shared database (and engine).
+    monkeypatch.setitem(settings.SANDCLOUD, "WARM_POOL_SIZE", 1)
+    foreign = WarmContainer.objects.create(instance="someone-else", image=settings.SANDCLOUD["WORKSTATION_IMAGE"],
+                                           container_id="f" * 64, uid=20001)
+    # When this install starts a sandbox with a matching request and later drains its pool.
+    sandbox = start_sandbox(learner)
+    services.warm_pool_drain()
+    # Then the foreign container was neither claimed nor drained.
+    assert not sandbox.from_warm_pool and sandbox.container_id != foreign.container_id
+    assert WarmContainer.objects.filter(pk=foreign.pk).exists()
