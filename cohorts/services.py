@@ -7,6 +7,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 
+from labs.services import LabRefused, lab_sandbox_reset
 from sandbox import services as sandbox_services
 from sandbox.models import Sandbox
 
@@ -76,12 +77,20 @@ class LearnerSandboxAction:
                                               reason="Your instructor stopped this sandbox.")
 
     def reset(self) -> Sandbox:
-        """A fresh sandbox like the old one (same lab, runtime and limits); the old one is stopped."""
+        """A fresh sandbox like the old one, which is stopped. A lab's sandbox is reset by the labs app, as the
+        learner's own "Reset this step" is: same step set up again, the lab's environment and time limit."""
         self.check()
         old = self.sandbox
-        sandbox_services.sandbox_request_stop(sandbox_id=old.pk, reason="Your instructor reset this sandbox.")
-        limits = sandbox_services.default_limits().with_overrides(memory_mb=old.memory_mb, cpus=old.cpus,
-                                                                   pids=old.pids_limit)
-        return sandbox_services.sandbox_request(owner=old.owner, lab_slug=old.lab_slug, step_slug=old.step_slug,
-                                                runtime=old.runtime, image=old.image, limits=limits,
-                                                capabilities=old.capabilities)
+        reason = "Your instructor reset this sandbox."
+        if old.lab_slug:
+            try:
+                return lab_sandbox_reset(sandbox=old, reason=reason)
+            except LabRefused as refusal:
+                raise sandbox_services.SandboxError(str(refusal)) from refusal
+        with transaction.atomic():
+            # A refused fresh sandbox (quota) rolls the stop back, so the learner keeps the one they had.
+            sandbox_services.sandbox_request_stop(sandbox_id=old.pk, reason=reason)
+            limits = sandbox_services.default_limits().with_overrides(memory_mb=old.memory_mb, cpus=old.cpus,
+                                                                       pids=old.pids_limit)
+            return sandbox_services.sandbox_request(owner=old.owner, runtime=old.runtime, image=old.image,
+                                                    limits=limits, capabilities=old.capabilities)

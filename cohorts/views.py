@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import csv
-from concurrent.futures import ThreadPoolExecutor
+import datetime
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -11,11 +11,12 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 
 from sandbox import selectors as sandbox_selectors
-from sandbox.engine.docker import EngineError, engine
 from sandbox.models import Sandbox
+from sandbox.recording import recording_expired
 from sandbox.services import SandboxError
 
 from . import selectors, services
@@ -63,22 +64,13 @@ def cohort_matrix_partial(request, cohort_id: int):
     return render(request, "cohorts/_matrix.html", {"cohort": cohort, "labs": labs, "rows": rows})
 
 
-def _stats(sandbox: Sandbox) -> dict | None:
-    try:
-        return engine().stats(sandbox.container_id)
-    except EngineError:
-        return None
-
-
 @login_required
 def cohort_sandboxes_partial(request, cohort_id: int):
-    """Active sandboxes of the cohort with CPU and memory from Docker (sampled in parallel: one second in all)."""
+    """Active sandboxes of the cohort with CPU and memory from Docker (one sample per sandbox shared by all viewers)."""
     cohort = _cohort_or_403(request, cohort_id)
-    learners = selectors.cohort_learners(cohort=cohort)
-    sandboxes = list(sandbox_selectors.sandboxes_active().filter(owner__in=learners))
-    running = [s for s in sandboxes if s.state == Sandbox.State.RUNNING and s.container_id]
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        stats = dict(zip([s.pk for s in running], pool.map(_stats, running)))
+    sandboxes = list(sandbox_selectors.sandboxes_active().filter(owner__cohort_memberships__cohort=cohort))
+    running = [s for s in sandboxes if s.state == Sandbox.State.RUNNING]
+    stats = selectors.sandboxes_stats(sandboxes=running)
     rows = [(s, stats.get(s.pk)) for s in sandboxes]
     return render(request, "cohorts/_sandboxes.html", {"cohort": cohort, "rows": rows})
 
@@ -147,4 +139,20 @@ def recording_player(request, sandbox_id: int):
         raise Http404("No such sandbox.") from error
     until = request.GET.get("until", "")
     minutes = request.GET.get("minutes", "5")
-    return render(request, "cohorts/recording.html", {"sandbox": sandbox, "until": until, "minutes": minutes})
+    return render(request, "cohorts/recording.html", {"sandbox": sandbox, "until": until, "minutes": minutes,
+                                                       "expired": _replay_expired(sandbox, until, minutes)})
+
+
+def _replay_expired(sandbox: Sandbox, until: str, minutes: str) -> str | None:
+    """The sentence that replaces the player when the replayed minutes' files are gone. A window the API would refuse
+    (a malformed time) is left to the player, which shows the API's own explanation."""
+    try:
+        moment = parse_datetime(until) if until else timezone.now()
+        window = int(minutes)
+    except ValueError:
+        return None
+    if moment is None or not 1 <= window <= 120:
+        return None
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment, datetime.timezone.utc)
+    return recording_expired(sandbox=sandbox, until=moment, minutes=window)

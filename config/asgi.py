@@ -11,9 +11,12 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from cohorts.routing import websocket_urlpatterns as cohort_routes  # noqa: E402
+from config.websockets import SendBufferMiddleware  # noqa: E402
 from sandbox.routing import websocket_urlpatterns as sandbox_routes  # noqa: E402
 
 application = ProtocolTypeRouter({
     "http": django_asgi_app,
-    "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(sandbox_routes + cohort_routes))),
+    # Outermost, because only here is `send` still daphne's own (config/websockets.py says why it matters).
+    "websocket": SendBufferMiddleware(
+        AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(sandbox_routes + cohort_routes)))),
 })

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -38,12 +39,17 @@ def _wait_for_port(port: int, process: subprocess.Popen, timeout: float) -> None
 def _wait_for_worker(process: subprocess.Popen, name: str, timeout: float) -> None:
     from config.celery import app
 
+    with app.connection_for_write() as connection:
+        connection_errors = (OSError, *connection.connection_errors)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the Celery worker exited early with code {process.returncode}")
-        if app.control.ping(destination=[name], timeout=0.5):
-            return
+        try:
+            if app.control.ping(destination=[name], timeout=0.5):
+                return
+        except connection_errors:
+            pass  # the broker restarted under the pooled connection, which reconnects on the next try
     raise RuntimeError(f"the Celery worker did not answer within {timeout:.0f} s")
 
 
@@ -58,6 +64,59 @@ def database_url() -> str:
             f"{config['PORT'] or 5432}/{config['NAME']}")
 
 
+@dataclass
+class WorkerProcess:
+    """A Celery worker child process; tests may kill it, as an operator's machine sometimes does."""
+
+    process: subprocess.Popen
+    name: str
+    log_path: Path
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL to the worker and its pool: nothing is acknowledged, handed back or cleaned up."""
+        if self.alive():
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        """A warm shutdown: running tasks finish first."""
+        if self.alive():
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def worker_start(*, env: dict[str, str] | None = None, log_dir: Path | None = None, concurrency: int = 2,
+                 program: list[str] | None = None, timeout: float = 60) -> WorkerProcess:
+    """Starts a Celery worker on this instance's queue, sharing this process's settings and database, and waits until
+    it answers a ping. `program` replaces `celery -A config` (e.g. a test's wrapper that halts at a named point)."""
+    log_dir = log_dir or BASE_DIR / "var" / "log"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    child_env = {**os.environ, "PYTHONUNBUFFERED": "1", "DATABASE_URL": database_url(), **(env or {})}
+    port = free_port()  # only a unique name for the worker and its log
+    name = f"worker-{port}@{socket.gethostname()}"
+    program = program or [str(Path(sys.executable).parent / "celery"), "-A", "config"]
+    log_path = log_dir / f"worker-{port}.log"
+    with open(log_path, "w") as log_file:
+        process = subprocess.Popen(
+            [*program, "worker", "--loglevel=INFO", f"--concurrency={concurrency}",
+             f"--queues={settings.CELERY_TASK_DEFAULT_QUEUE}", f"--hostname={name}", "--without-gossip",
+             "--without-mingle"],
+            cwd=BASE_DIR, env=child_env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+    worker = WorkerProcess(process=process, name=name, log_path=log_path)
+    try:
+        _wait_for_worker(process, name, timeout=timeout)
+    except BaseException:
+        worker.kill()
+        raise
+    return worker
+
+
 @contextmanager
 def running_stack(*, env: dict[str, str] | None = None, worker: bool = True,
                   log_dir: Path | None = None) -> Iterator[str]:
@@ -66,33 +125,26 @@ def running_stack(*, env: dict[str, str] | None = None, worker: bool = True,
     log_dir = log_dir or BASE_DIR / "var" / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
     child_env = {**os.environ, "PYTHONUNBUFFERED": "1", "DATABASE_URL": database_url(), **(env or {})}
-    worker_name = f"worker-{port}@{socket.gethostname()}"
     bin_dir = Path(sys.executable).parent
-    processes: list[subprocess.Popen] = []
+    web = None
+    workers: list[WorkerProcess] = []
     try:
-        web_log = open(log_dir / f"web-{port}.log", "w")
-        web = subprocess.Popen([str(bin_dir / "daphne"), "-b", "127.0.0.1", "-p", str(port),
-                                "config.asgi:application"], cwd=BASE_DIR, env=child_env, stdout=web_log,
-                               stderr=subprocess.STDOUT, start_new_session=True)
-        processes.append(web)
+        with open(log_dir / f"web-{port}.log", "w") as web_log:
+            web = subprocess.Popen([str(bin_dir / "daphne"), "-b", "127.0.0.1", "-p", str(port),
+                                    "config.asgi:application"], cwd=BASE_DIR, env=child_env, stdout=web_log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
         if worker:
-            worker_log = open(log_dir / f"worker-{port}.log", "w")
-            processes.append(subprocess.Popen(
-                [str(bin_dir / "celery"), "-A", "config", "worker", "--loglevel=INFO", "--concurrency=2",
-                 f"--queues={settings.CELERY_TASK_DEFAULT_QUEUE}", f"--hostname={worker_name}", "--without-gossip",
-                 "--without-mingle"],
-                cwd=BASE_DIR, env=child_env, stdout=worker_log, stderr=subprocess.STDOUT, start_new_session=True))
+            workers.append(worker_start(env=env, log_dir=log_dir))
         _wait_for_port(port, web, timeout=30)
-        if worker:
-            _wait_for_worker(processes[-1], worker_name, timeout=60)
         yield f"http://127.0.0.1:{port}"
     finally:
-        for process in processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
+        if web is not None and web.poll() is None:
+            os.killpg(web.pid, signal.SIGTERM)
+        for each in workers:
+            each.stop()
+        if web is not None:
             try:
-                process.wait(timeout=15)
+                web.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+                os.killpg(web.pid, signal.SIGKILL)
+                web.wait()

@@ -1,8 +1,12 @@
 """Sandcloud settings; everything an operator may change is read from the environment (see README)."""
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF, WASM_UNSAFE_EVAL
+
+from config.secret_key import secret_key_read_or_create
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -22,23 +26,39 @@ def env_float(name: str, default: float) -> float:
 DEBUG = env_bool("SANDCLOUD_DEBUG", False)
 
 
-def _secret_key() -> str:
-    """The key from the environment, else one generated once and kept in var/ (never committed)."""
-    if key := os.environ.get("SANDCLOUD_SECRET_KEY"):
-        return key
-    path = BASE_DIR / "var" / "secret_key"
-    if not path.exists():
-        import secrets
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
-    return path.read_text().strip()
-
-
-SECRET_KEY = _secret_key()
+# The key from the environment, else one generated once and kept in var/ (never committed).
+SECRET_KEY = os.environ.get("SANDCLOUD_SECRET_KEY") or secret_key_read_or_create(path=BASE_DIR / "var" / "secret_key")
 ALLOWED_HOSTS = os.environ.get("SANDCLOUD_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("SANDCLOUD_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+CSRF_FAILURE_VIEW = "config.errors.csrf_failure"  # JSON under /api/
+
+# Served through a TLS proxy on this machine (README, "In production"): it sets X-Forwarded-Proto and appends
+# X-Forwarded-For. Cookies then travel only over HTTPS and browsers are told to use nothing else.
+BEHIND_TLS_PROXY = env_bool("SANDCLOUD_HTTPS", False)
+if BEHIND_TLS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("SANDCLOUD_HSTS_SECONDS", 365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SANDCLOUD_HSTS_INCLUDE_SUBDOMAINS", False)
+
+# Every page runs only the scripts served from here. 'wasm-unsafe-eval' lets the asciinema player compile its
+# terminal emulator (WebAssembly, not JavaScript eval). Styles allow 'unsafe-inline': xterm.js and the player write
+# <style> elements at run time that cannot carry a nonce, and CSS cannot run script.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, WASM_UNSAFE_EVAL],
+        "style-src": [SELF, "'unsafe-inline'"],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],  # CSP Level 3: 'self' also matches ws: and wss: to this host
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 INSTALLED_APPS = [
     "daphne",
@@ -52,6 +72,8 @@ INSTALLED_APPS = [
     "channels",
     "django_celery_beat",
     "django_htmx",
+    "csp",
+    "axes",
     "sandbox",
     "labs",
     "lessons",
@@ -68,6 +90,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, so it sees the flag a locked-out sign-in leaves on the request and answers with the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -110,6 +135,23 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# Failed sign-ins (django-axes) are counted per username and address together: a learner who mistypes is paused alone,
+# a classroom behind one NAT address is not, and nobody can lock a learner out from elsewhere.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out sign-in before the password is checked
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("SANDCLOUD_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("SANDCLOUD_LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Attempts during the pause do not extend it, so the time the page promises holds.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "config.signin.signin_client_address"
+AXES_LOCKOUT_CALLABLE = "config.signin.signin_lockout_response"
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are not kept
+AXES_VERBOSE = False  # no banner on every process start; lockouts are still logged
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -157,11 +199,27 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = 5
+# A message taken by a worker that died without acknowledging it (SIGKILL, OOM, power) goes back to the queue after
+# the visibility timeout; it must exceed the longest task (300 s) plus any countdown, or a live worker's task runs twice.
+# Lost starts and checks do not wait for it: the reaper finishes them long before.
+_VISIBILITY_TIMEOUT = env_int("SANDCLOUD_BROKER_VISIBILITY_TIMEOUT", 3600)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": _VISIBILITY_TIMEOUT,
+    # Look for such messages a few times per timeout (kombu's default sweep runs only every 100 s).
+    "unacked_restore_interval": max(1, min(60, _VISIBILITY_TIMEOUT // 10)),
+    "unacked_restore_throttle": 1,
+    # Without these a publish to a Redis that vanished without closing the connection waits forever.
+    "socket_timeout": 10,
+    "socket_connect_timeout": 5,
+}
 CELERY_TASK_DEFAULT_QUEUE = f"sandcloud-{INSTANCE}"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "sandbox-reap": {"task": "sandbox.tasks.sandbox_reap_task", "schedule": env_float("SANDCLOUD_REAP_SECONDS", 20.0)},
     "sandbox-warm-pool": {"task": "sandbox.tasks.warm_pool_fill_task", "schedule": 30.0},
+    # Finishes lost checks and re-queues lost step setups; labs/services.py says when one counts as lost.
+    "labs-reap": {"task": "labs.tasks.attempts_reap_task", "schedule": 30.0},
 }
 CELERY_TIMEZONE = "UTC"
 
@@ -203,14 +261,35 @@ SANDCLOUD = {
     "IDLE_MINUTES": env_int("SANDCLOUD_IDLE_MINUTES", 30),
     "MAX_PER_LEARNER": env_int("SANDCLOUD_MAX_PER_LEARNER", 2),
     "MAX_PER_HOST": env_int("SANDCLOUD_MAX_PER_HOST", 300),
+    # Every learner container runs under this one cgroup, shared by all installs on the host, whose hard limits hold
+    # for all of them together (sandbox/engine/cgroups.py). 0 = the host's own figure: ¾ of its memory, all but half a
+    # core, half of the kernel's pids. An empty name runs without the shared limit.
+    "SANDBOXES_CGROUP": {
+        "name": os.environ.get("SANDCLOUD_CGROUP_PARENT", "sandcloud"),
+        "memory_mb": env_int("SANDCLOUD_SANDBOXES_MEMORY_MB", 0),
+        "cpus": env_float("SANDCLOUD_SANDBOXES_CPUS", 0),
+        "pids": env_int("SANDCLOUD_SANDBOXES_PIDS", 0),
+    },
+    # Sandboxes are admitted while their memory limits add up to at most this many times the cgroup's memory: an idle
+    # sandbox uses about 6 MB of its 256, and if learners really fill theirs at once the kernel kills learner processes.
+    "MEMORY_OVERCOMMIT": env_float("SANDCLOUD_MEMORY_OVERCOMMIT", 4.0),
     "WARM_POOL_SIZE": env_int("SANDCLOUD_WARM_POOL_SIZE", 2),
     # A provisioning sandbox older than this is considered abandoned by its worker.
     "PROVISION_STUCK_SECONDS": env_int("SANDCLOUD_PROVISION_STUCK_SECONDS", 120),
-    # Containers younger than this are never treated as orphans (their database row may not be committed yet).
+    # Containers younger than this are never treated as orphans (their database row may not be committed yet), and
+    # warm claims younger than this are left to their own attach task.
     "ORPHAN_GRACE_SECONDS": env_int("SANDCLOUD_ORPHAN_GRACE_SECONDS", 30),
     "LOG_REPLAY_LINES": env_int("SANDCLOUD_LOG_REPLAY_LINES", 200),
-    # Terminal recordings: at most this much per sandbox, kept this many days after the sandbox ends.
+    # WebSockets one user may have open at once in one web process (terminal, stream and dashboard sockets together).
+    "SOCKETS_PER_USER": env_int("SANDCLOUD_SOCKETS_PER_USER", 8),
+    # Terminal recordings: a session stops being written at SESSION_MAX_MB and a sandbox's recordings stop at MAX_MB;
+    # a learner's and all learners' recordings make room for a new session by removing their oldest (a session being
+    # written counts as a full one, so neither total overshoots). Kept this many days after the sandbox ends.
+    "RECORDINGS_DIR": os.environ.get("SANDCLOUD_RECORDINGS_DIR", str(BASE_DIR / "var" / "recordings")),
+    "RECORDING_SESSION_MAX_MB": env_float("SANDCLOUD_RECORDING_SESSION_MAX_MB", 8),
     "RECORDING_MAX_MB": env_int("SANDCLOUD_RECORDING_MAX_MB", 32),
+    "RECORDING_LEARNER_MAX_MB": env_float("SANDCLOUD_RECORDING_LEARNER_MAX_MB", 256),
+    "RECORDING_TOTAL_MAX_MB": env_float("SANDCLOUD_RECORDING_TOTAL_MAX_MB", 10240),
     "RECORDING_RETENTION_DAYS": env_int("SANDCLOUD_RECORDING_RETENTION_DAYS", 30),
     "EVENT_REPLAY": env_int("SANDCLOUD_EVENT_REPLAY", 100),
 }

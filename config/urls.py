@@ -1,15 +1,21 @@
 """Top-level URLs."""
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
+
+from . import errors
 
 urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/", include("sandbox.api_urls")),
+    re_path(r"^api/", errors.api_not_found),
     path("cohorts/", include("cohorts.urls")),
     path("lessons/", include("lessons.urls")),
     path("labs/", include("labs.urls")),
     path("", include("sandbox.urls")),
 ]
+
+handler404 = errors.page_not_found
+handler500 = errors.server_error

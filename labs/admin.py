@@ -1,7 +1,7 @@
 """Staff views of labs and attempts (attempt output, hidden from learners, is readable here)."""
 from django.contrib import admin
 
-from .models import Attempt, HintReveal, Lab, LabStep
+from .models import Attempt, HintReveal, Lab, LabSandbox, LabStep
 
 
 class LabStepInline(admin.TabularInline):
@@ -28,3 +28,10 @@ class AttemptAdmin(admin.ModelAdmin):
 
 
 admin.site.register(HintReveal)
+
+
+@admin.register(LabSandbox)
+class LabSandboxAdmin(admin.ModelAdmin):
+    list_display = ["sandbox", "lab", "step", "setup", "setup_queued_at", "setup_finished_at"]
+    list_filter = ["setup", "lab"]
+    readonly_fields = [f.name for f in LabSandbox._meta.fields]

@@ -120,3 +120,25 @@ class HintReveal(models.Model):
     class Meta:
         ordering = ["step", "index"]
         constraints = [models.UniqueConstraint(fields=["user", "step", "index"], name="labs_hint_reveal_unique")]
+
+
+class LabSandbox(models.Model):
+    """A sandbox the labs app started for a lab (lab_start, step_reset), with the lab's environment: the only kind of
+    sandbox a check grades. It also records whether the setup of the step the learner is on has run in it, so a setup
+    task lost with its worker or its queue is found and run again."""
+
+    class Setup(models.TextChoices):
+        PENDING = "pending", "Waiting to run"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"  # the script itself failed: the learner is told to reset, nothing re-runs it
+
+    sandbox = models.OneToOneField("sandbox.Sandbox", on_delete=models.CASCADE, related_name="lab_sandbox")
+    lab = models.ForeignKey(Lab, on_delete=models.CASCADE, related_name="sandboxes")
+    step = models.ForeignKey(LabStep, on_delete=models.CASCADE, related_name="+",
+                             help_text="The step whose setup the sandbox gets (or got) last.")
+    setup = models.CharField(max_length=10, choices=Setup.choices, default=Setup.PENDING, db_index=True)
+    setup_queued_at = models.DateTimeField(default=timezone.now)
+    setup_finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"sandbox {self.sandbox_id} for {self.step} (setup {self.setup})"

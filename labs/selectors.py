@@ -126,7 +126,9 @@ def step_is_unlocked(*, user: AbstractBaseUser, step: LabStep) -> bool:
 
 
 def lab_sandbox_for(*, user: AbstractBaseUser, lab: Lab) -> Sandbox | None:
-    return Sandbox.objects.filter(owner=user, lab_slug=lab.slug, state__in=ACTIVE).order_by("-created_at").first()
+    """The learner's active sandbox that the lab started (a sandbox merely labelled with the lab's name is not it)."""
+    return (Sandbox.objects.filter(owner=user, lab_sandbox__lab=lab, state__in=ACTIVE)
+            .order_by("-created_at").first())
 
 
 def attempt_for_viewer(*, user: AbstractBaseUser, attempt_id: int) -> Attempt:

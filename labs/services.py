@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from django.conf import settings
@@ -22,7 +23,7 @@ from sandbox.states import ACTIVE, State
 from .events import attempt_event_publish
 from .format import CONTENT_DIR, LabError, LabSpec, labs_read
 from .grading import CheckOutcome, check_run
-from .models import Attempt, HintReveal, Lab, LabStep
+from .models import Attempt, HintReveal, Lab, LabSandbox, LabStep
 from .rendering import instructions_html
 from .scoring import attempt_points, attempts_left
 from .selectors import lab_sandbox_for, step_is_passed, step_is_unlocked, steps_current
@@ -30,8 +31,17 @@ from .selectors import lab_sandbox_for, step_is_passed, step_is_unlocked, steps_
 log = logging.getLogger(__name__)
 
 SETUP_TIMEOUT = 60
-# A check still pending or running this long after its timeout was lost with its worker: the learner may check again.
-STALE_AFTER_SECONDS = 90
+# A grading task runs a step's check for at most the check's timeout plus this margin (the Docker calls around it, each
+# bounded by the engine's timeout); the task is queued with that as its hard time limit, so its worker is killed then.
+GRADING_MARGIN_SECONDS = 90
+# Beyond that hard limit, allowance for clocks and the kill itself: a check pending or running longer was lost with its
+# worker or its queue, and the reaper finishes it so the learner may check again.
+REAP_GRACE_SECONDS = 15
+# step_setup_task's hard time limit (labs/tasks.py) plus the same allowance: a setup of a running sandbox still pending
+# this long after it was queued (or the sandbox became ready) was lost, and the reaper queues it again.
+SETUP_STALE_SECONDS = 120 + REAP_GRACE_SECONDS
+LOST_CHECK_MESSAGE = ("This check was lost before it could finish (the grading service restarted). It does not count "
+                      "against you: check again.")
 
 
 class LabRefused(Exception):
@@ -114,7 +124,8 @@ def lab_start(*, user: AbstractBaseUser, lab: Lab) -> Sandbox:
         return _lab_sandbox_new(user=user, lab=lab, step=steps_current(user=user, lab=lab))
 
 
-def step_reset(*, user: AbstractBaseUser, step: LabStep) -> Sandbox:
+def step_reset(*, user: AbstractBaseUser, step: LabStep,
+               reason: str = "Reset: a fresh sandbox replaces this one.") -> Sandbox:
     """"Reset this step": the learner's lab sandbox is replaced by a fresh one with the step's setup run again."""
     if not step_is_unlocked(user=user, step=step):
         raise LabRefused("Finish the previous steps first.")
@@ -122,9 +133,17 @@ def step_reset(*, user: AbstractBaseUser, step: LabStep) -> Sandbox:
         # The old sandboxes are stopped by a worker once this commits: Docker stays out of the learner's request, and
         # a refused fresh sandbox (quota) rolls the stop back so the learner keeps the one they had.
         for sandbox in Sandbox.objects.filter(owner=user, lab_slug=step.lab.slug, state__in=ACTIVE):
-            sandbox_services.sandbox_request_stop(sandbox_id=sandbox.pk,
-                                                  reason="Reset: a fresh sandbox replaces this one.")
+            sandbox_services.sandbox_request_stop(sandbox_id=sandbox.pk, reason=reason)
         return _lab_sandbox_new(user=user, lab=step.lab, step=step)
+
+
+def lab_sandbox_reset(*, sandbox: Sandbox, reason: str) -> Sandbox:
+    """Someone other than the learner (their instructor) resets the learner's lab sandbox: the learner lands on the
+    step they are on, set up again, in the lab's environment, exactly as with their own "Reset this step"."""
+    lab = Lab.objects.filter(slug=sandbox.lab_slug, is_published=True).first()
+    if lab is None:
+        raise LabRefused("This sandbox's lab is no longer published, so it cannot be reset into it.")
+    return step_reset(user=sandbox.owner, step=steps_current(user=sandbox.owner, lab=lab), reason=reason)
 
 
 def _lab_sandbox_new(*, user: AbstractBaseUser, lab: Lab, step: LabStep) -> Sandbox:
@@ -141,6 +160,9 @@ def _lab_sandbox_new(*, user: AbstractBaseUser, lab: Lab, step: LabStep) -> Sand
         if env.get("time_limit_minutes"):
             ttl = settings.SANDCLOUD["TTL_MINUTES"]
             sandbox = sandbox_services.sandbox_extend(sandbox_id=sandbox.pk, minutes=env["time_limit_minutes"] - ttl)
+        # The tie is what lets the grader check this sandbox: only this path, which gave it the lab's environment and
+        # queues the step's setup, makes one.
+        LabSandbox.objects.create(sandbox=sandbox, lab=lab, step=step)
         sandbox_id, step_id = sandbox.pk, step.pk
         transaction.on_commit(lambda: _setup_queue(sandbox_id=sandbox_id, step_id=step_id))
     sandbox.refresh_from_db()
@@ -153,14 +175,26 @@ def _setup_queue(*, sandbox_id: int, step_id: int) -> None:
     step_setup_task.delay(sandbox_id, step_id)
 
 
+def _setup_move_on(*, sandbox_id: int, step: LabStep) -> None:
+    """The learner passed a step in this sandbox: it now needs the next step's setup (queued once this commits)."""
+    LabSandbox.objects.filter(sandbox_id=sandbox_id).update(step=step, setup=LabSandbox.Setup.PENDING,
+                                                            setup_queued_at=timezone.now(), setup_finished_at=None)
+    step_id = step.pk
+    transaction.on_commit(lambda: _setup_queue(sandbox_id=sandbox_id, step_id=step_id))
+
+
 def step_setup(*, sandbox_id: int, step_id: int) -> bool:
     """Runs a step's setup script in the sandbox as the learner. Setup scripts are written to be safe to run twice.
 
     Raises SandboxStarting while the sandbox is still being provisioned (the task retries); returns False when the
-    sandbox is gone or the script failed, which the learner hears about on the sandbox's event stream.
+    sandbox is gone or the script failed, which the learner hears about on the sandbox's event stream. A duplicated
+    task finds the setup done and does nothing; a late task for a step the sandbox has moved past does nothing either.
     """
     sandbox = Sandbox.objects.get(pk=sandbox_id)
     step = LabStep.objects.select_related("lab").get(pk=step_id)
+    tie = LabSandbox.objects.filter(sandbox=sandbox, step=step).first()
+    if tie is None or tie.setup != LabSandbox.Setup.PENDING:
+        return tie is not None and tie.setup == LabSandbox.Setup.DONE
     if sandbox.state in (State.REQUESTED, State.PROVISIONING):
         raise SandboxStarting()
     if sandbox.state != State.RUNNING:
@@ -171,17 +205,47 @@ def step_setup(*, sandbox_id: int, step_id: int) -> bool:
             exit_code, output = sandbox_services.sandbox_exec(
                 sandbox=sandbox, command=["bash", "-c", step.setup_script], timeout=SETUP_TIMEOUT)
         except (sandbox_services.SandboxError, sandbox_services.EngineError) as error:
+            # Left pending: the reaper queues it again if the sandbox is still running by then.
             log.warning("setup of %s in sandbox %s failed: %s", step, sandbox.pk, error)
             return False
         if exit_code != 0:
             log.warning("setup of %s in sandbox %s exited %s: %s", step, sandbox.pk, exit_code, output[-2000:])
+            _setup_finish(tie, LabSandbox.Setup.FAILED)
             event_publish(sandbox_id=sandbox.pk, state=sandbox.state, level="error",
                           message=f"Preparing \u201c{step.title}\u201d failed. Use \u201cReset this step\u201d "
                                   f"to try again in a fresh sandbox.")
             return False
+    _setup_finish(tie, LabSandbox.Setup.DONE)
     # The sandbox app records which step a lab sandbox is on; there is no sandbox service for it yet.
     Sandbox.objects.filter(pk=sandbox.pk).update(step_slug=step.slug)
     return True
+
+
+def _setup_finish(tie: LabSandbox, outcome: str) -> None:
+    # Only while the sandbox still waits for this step's setup: the learner may have moved on meanwhile.
+    LabSandbox.objects.filter(pk=tie.pk, step_id=tie.step_id, setup=LabSandbox.Setup.PENDING).update(
+        setup=outcome, setup_finished_at=timezone.now())
+
+
+def step_setups_reap(*, now: datetime | None = None) -> int:
+    """Queues again the setups of running lab sandboxes whose setup task was lost (a worker killed, the queue lost,
+    retries used up while the engine was away); returns how many. A setup that failed on its own is left alone: the
+    learner was told to reset."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=SETUP_STALE_SECONDS)
+    lost = LabSandbox.objects.filter(setup=LabSandbox.Setup.PENDING, setup_queued_at__lt=cutoff,
+                                     sandbox__state=State.RUNNING, sandbox__started_at__lt=cutoff)
+    queued = 0
+    for tie in lost:
+        with transaction.atomic():
+            # The queued-at time is the claim: of two reapers, only one re-queues it.
+            if not LabSandbox.objects.filter(pk=tie.pk, setup=LabSandbox.Setup.PENDING,
+                                             setup_queued_at=tie.setup_queued_at).update(setup_queued_at=now):
+                continue
+            log.warning("setup of step %s in sandbox %s was lost; queueing it again", tie.step_id, tie.sandbox_id)
+            transaction.on_commit(partial(_setup_queue, sandbox_id=tie.sandbox_id, step_id=tie.step_id))
+            queued += 1
+    return queued
 
 
 # --- hints ------------------------------------------------------------------------------------------------------------
@@ -207,8 +271,11 @@ def attempt_request(*, user: AbstractBaseUser, sandbox: Sandbox, step: LabStep) 
     """Records a check of `step` and queues its grading once the row is committed."""
     if sandbox.owner_id != user.pk:
         raise PermissionDenied("You can only check your own sandbox.")
-    if sandbox.lab_slug != step.lab.slug:
-        raise LabRefused("This sandbox was not started for this lab.")
+    # Only a sandbox the lab's own start gave its environment and setup is graded: one started any other way (an old
+    # API call naming the lab, say) may have other limits or another runtime, and a check there proves nothing.
+    if not LabSandbox.objects.filter(sandbox=sandbox, lab=step.lab).exists():
+        raise LabRefused("This sandbox was not started from this lab's page, so it cannot be checked. Start the lab "
+                         "from its page and check there.")
     with transaction.atomic():
         # One check at a time per learner: lock their row so a double click cannot queue two (no-op on SQLite).
         get_user_model().objects.select_for_update().filter(pk=user.pk).first()
@@ -221,7 +288,7 @@ def attempt_request(*, user: AbstractBaseUser, sandbox: Sandbox, step: LabStep) 
         if step_is_passed(user=user, step=step):
             raise LabRefused("You have already passed this step.")
         attempts = Attempt.objects.filter(user=user, step=step)
-        _attempts_abandon_stale(attempts, step)
+        _attempts_reap(attempts, now=timezone.now())
         if attempts.filter(status__in=[Attempt.Status.PENDING, Attempt.Status.RUNNING]).exists():
             raise LabRefused("A check for this step is already running.")
         rules = step.lab.scoring
@@ -233,18 +300,55 @@ def attempt_request(*, user: AbstractBaseUser, sandbox: Sandbox, step: LabStep) 
     return attempt
 
 
-def _attempts_abandon_stale(attempts, step: LabStep) -> None:
-    cutoff = timezone.now() - timedelta(seconds=step.check_timeout + STALE_AFTER_SECONDS)
-    attempts.filter(status__in=[Attempt.Status.PENDING, Attempt.Status.RUNNING], created_at__lt=cutoff).update(
-        status=Attempt.Status.ERROR, finished_at=timezone.now(),
-        message="This check was lost before it finished (a worker restarted). It does not count against you.")
+def grading_time_limit(step: LabStep) -> int:
+    """Seconds a worker may spend grading one check of `step` before Celery kills it."""
+    return step.check_timeout + GRADING_MARGIN_SECONDS
+
+
+def _attempt_is_lost(attempt: Attempt, *, now) -> bool:
+    # A running check is measured from its claim (its worker's time limit started then), a pending one from the press.
+    claimed = attempt.status == Attempt.Status.RUNNING and attempt.started_at is not None
+    since = attempt.started_at if claimed else attempt.created_at
+    return since < now - timedelta(seconds=grading_time_limit(attempt.step) + REAP_GRACE_SECONDS)
+
+
+def attempts_reap(*, now: datetime | None = None) -> int:
+    """Finishes checks lost with their worker or their queue as "could not run", never counted, so the learner may
+    check again and the page stops waiting; returns how many. A check is never taken from a worker that may still
+    be grading it: it is lost only once its worker's hard time limit has passed."""
+    return _attempts_reap(Attempt.objects.all(), now=now or timezone.now())
+
+
+def _attempts_reap(attempts, *, now) -> int:
+    # No check can be lost sooner than the shortest time limit; the per-step limit is applied row by row.
+    oldest_possible = now - timedelta(seconds=1 + GRADING_MARGIN_SECONDS + REAP_GRACE_SECONDS)
+    unfinished = (attempts.filter(status__in=[Attempt.Status.PENDING, Attempt.Status.RUNNING])
+                  .filter(Q(created_at__lt=oldest_possible) | Q(started_at__lt=oldest_possible))
+                  .select_related("step__lab", "lab", "sandbox", "user"))
+    reaped = 0
+    for attempt in unfinished:
+        if not _attempt_is_lost(attempt, now=now):
+            continue
+        with transaction.atomic():
+            # Only as it was read: a worker that claimed (or re-claimed) it meanwhile keeps it.
+            if not Attempt.objects.filter(pk=attempt.pk, status=attempt.status, started_at=attempt.started_at).update(
+                    status=Attempt.Status.ERROR, passed=False, points=0, message=LOST_CHECK_MESSAGE, finished_at=now):
+                continue
+            log.warning("attempt %s (%s) was lost with its grading task; finished as not counted", attempt.pk,
+                        attempt.status)
+            attempt.refresh_from_db()
+            transaction.on_commit(partial(attempt_event_publish, attempt=attempt, kind="attempt.result"))
+            reaped += 1
+    return reaped
 
 
 def _attempt_queue(attempt: Attempt) -> None:
     from .tasks import attempt_grade_task
 
     attempt_event_publish(attempt=attempt, kind="attempt.queued")
-    attempt_grade_task.apply_async((attempt.pk,), task_id=str(attempt.task_id))
+    limit = grading_time_limit(attempt.step)
+    # The hard limit is what makes the reaper's cutoff safe: past it no worker can still be grading this check.
+    attempt_grade_task.apply_async((attempt.pk,), task_id=str(attempt.task_id), time_limit=limit)
 
 
 def attempt_grade(*, attempt_id: int) -> Attempt:
@@ -254,7 +358,8 @@ def attempt_grade(*, attempt_id: int) -> Attempt:
     if attempt.is_finished:
         return attempt
     claimed_at = timezone.now()
-    stale = claimed_at - timedelta(seconds=attempt.step.check_timeout + STALE_AFTER_SECONDS)
+    # A claim older than its worker's hard time limit died with that worker: a redelivered task takes it over.
+    stale = claimed_at - timedelta(seconds=grading_time_limit(attempt.step))
     claimed = Attempt.objects.filter(pk=attempt.pk).filter(
         Q(status=Attempt.Status.PENDING) | Q(status=Attempt.Status.RUNNING, started_at__lt=stale),
     ).update(status=Attempt.Status.RUNNING, started_at=claimed_at)
@@ -294,8 +399,7 @@ def _attempt_finish(attempt: Attempt, outcome: CheckOutcome, *, claimed_at) -> A
             transaction.on_commit(lambda: attempt_event_publish(attempt=attempt, kind="attempt.result"))
             next_step = _step_after(step) if attempt.passed else None
             if next_step is not None and attempt.sandbox_id:
-                sandbox_id, step_id = attempt.sandbox_id, next_step.pk
-                transaction.on_commit(lambda: _setup_queue(sandbox_id=sandbox_id, step_id=step_id))
+                _setup_move_on(sandbox_id=attempt.sandbox_id, step=next_step)
     return attempt
 
 

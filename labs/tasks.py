@@ -20,3 +20,9 @@ def step_setup_task(self, sandbox_id: int, step_id: int) -> None:
     except services.SandboxStarting as starting:
         # Never block on provisioning: look again shortly (a cold start takes a few seconds).
         raise self.retry(countdown=2, exc=starting)
+
+
+@shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
+def attempts_reap_task() -> dict:
+    """The labs' reaper (beat): finishes checks lost with their worker or queue, and queues lost step setups again."""
+    return {"attempts": services.attempts_reap(), "setups": services.step_setups_reap()}

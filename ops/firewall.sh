@@ -7,6 +7,9 @@
 #   - to the host: only replies to connections the host opened (e.g. a proxy into a sandbox) come back in;
 #   - routed anywhere else (the internet, docker0, another learner's bridge): refused at once with "network unreachable";
 #   - traffic between containers on the same bridge is left to Docker (icc on learner networks, off on the pool).
+# sandbox/engine/fence.py reads these rules back (`iptables -S`) before every sandbox is handed out and refuses
+# while any is missing: change both together. Nothing here survives a reboot or a firewall reload by itself; the
+# README's production section runs this script from systemd after docker.service.
 set -euo pipefail
 sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
 bridges="sandcl-+"
@@ -33,9 +36,10 @@ apply() {
 }
 
 apply iptables icmp-net-unreachable
-# IPv6 is best-effort: ip6tables fails where the kernel has IPv6 disabled, and Docker gives learner networks no IPv6
-# unless asked (sandbox/engine never asks). The subshell keeps set -e stopping at the first failing rule without ending
-# the script (calling apply in a condition would switch set -e off inside it).
+# IPv6 is best-effort: ip6tables fails where the kernel has IPv6 disabled, and sandboxes have no IPv6 at all (policy.py
+# switches it off in their network namespace, and Docker gives learner networks none unless asked). The subshell keeps
+# set -e stopping at the first failing rule without ending the script (calling apply in a condition would switch set -e
+# off inside it).
 set +e
 (set -e; apply ip6tables icmp6-no-route)
 ipv6_status=$?

@@ -6,6 +6,9 @@ export PATH="$PWD/.venv/bin:$PATH"
 export SANDCLOUD_PORT="${SANDCLOUD_PORT:-8000}"
 export SANDCLOUD_QUEUE="sandcloud-${SANDCLOUD_INSTANCE:-default}"
 mkdir -p var/log
+# The web server, worker and beat inherit this: under memory pressure the OOM killer takes learner processes first.
+echo -500 | { if [ "$(id -u)" = 0 ]; then tee /proc/$$/oom_score_adj; else sudo -n tee /proc/$$/oom_score_adj; fi; } \
+  >/dev/null 2>&1 || echo "    note: could not lower the platform's OOM score (needs CAP_SYS_RESOURCE)" >&2
 
 started=$(bash ops/services.sh)
 cleanup() {

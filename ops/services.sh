@@ -5,6 +5,10 @@ set -euo pipefail
 state_dir="${SANDCLOUD_STATE_DIR:-$(pwd)/var}"
 mkdir -p "$state_dir/log"
 sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+# Learner processes are the kernel OOM killer's first choice (oom_score_adj 1000, sandbox/policy.py); what this
+# starts (dockerd, Redis) inherits -500, so they go last.
+echo -500 | $sudo tee /proc/$$/oom_score_adj >/dev/null 2>&1 \
+  || echo "    note: could not lower the services' OOM score (needs CAP_SYS_RESOURCE)" >&2
 
 daemon_config=/etc/docker/daemon.json
 

@@ -3,18 +3,22 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 from functools import wraps
 
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse, JsonResponse
+from django.core.validators import slug_re
+from django.http import Http404, HttpResponse, JsonResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from django.views.decorators.http import require_http_methods
 
 from . import selectors, services
 from .models import Runtime, Sandbox
 from .engine.docker import EngineError
-from .recording import recording_window
+from .recording import RecordingExpired, recording_window
+
+log = logging.getLogger(__name__)
 
 MAX_COMMAND_CHARS = 4096
 
@@ -23,33 +27,49 @@ class SandboxNotFound(services.SandboxError):
     pass
 
 
-def _error(status: int, message: str) -> JsonResponse:
-    return JsonResponse({"error": message}, status=status)
+def api_refusal(status: int, message: str, **headers: str) -> JsonResponse:
+    """Every refusal of the API: the sentence is `message`; `error` repeats it for clients written before `message`."""
+    response = JsonResponse({"message": message, "error": message}, status=status)
+    for name, value in headers.items():
+        response[name] = value
+    return response
 
 
-def api_view(view):
-    """Session auth, JSON errors in the learner's words for everything the services refuse."""
+def api_view(*methods: str):
+    """Session auth, the allowed methods, and JSON in the learner's words for everything refused or broken."""
 
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return _error(401, "Sign in first.")
-        try:
-            return view(request, *args, **kwargs)
-        except services.QuotaExceeded as error:
-            return _error(429, str(error))
-        except SandboxNotFound as error:
-            return _error(404, str(error))
-        except services.SandboxNotRunning as error:
-            return _error(409, str(error))
-        except services.SandboxError as error:
-            return _error(400, str(error))
-        except PermissionDenied as error:
-            return _error(403, str(error) or "This sandbox belongs to another learner.")
-        except EngineError as error:
-            return _error(503, str(error))
+    def decorate(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if request.method not in methods:
+                return api_refusal(405, f"{request.method} is not allowed here; use {' or '.join(methods)}.",
+                                   Allow=", ".join(methods))
+            if not request.user.is_authenticated:
+                return api_refusal(401, "Sign in first.")
+            try:
+                return view(request, *args, **kwargs)
+            except services.QuotaExceeded as error:
+                return api_refusal(429, str(error))
+            except SandboxNotFound as error:
+                return api_refusal(404, str(error))
+            except services.SandboxNotRunning as error:
+                return api_refusal(409, str(error))
+            except services.SandboxError as error:
+                return api_refusal(400, str(error))
+            except PermissionDenied as error:
+                return api_refusal(403, str(error) or "This sandbox belongs to another learner.")
+            except Http404:
+                return api_refusal(404, "There is nothing at this address.")
+            except EngineError as error:
+                return api_refusal(503, str(error))
+            except Exception:  # noqa: BLE001 - an API client gets JSON even for our bugs; the log gets the trace
+                log.exception("API %s %s failed", request.method, request.path)
+                return api_refusal(500, "Something went wrong on our side. It has been logged; please try again "
+                                        "in a moment.")
 
-    return wrapper
+        return wrapper
+
+    return decorate
 
 
 def serialize(sandbox: Sandbox) -> dict:
@@ -82,37 +102,41 @@ def _visible(request, sandbox_id: int) -> Sandbox:
         raise SandboxNotFound(f"There is no sandbox {sandbox_id}.") from error
 
 
-@require_http_methods(["GET", "POST"])
-@api_view
+def _lab_refusal(lab) -> services.SandboxError:
+    """Only the lab's own start gives a sandbox the lab's environment (limits, runtime, time limit) and its setup, and
+    only such a sandbox is graded: a start here that names a lab is refused rather than half-done."""
+    named = isinstance(lab, str) and len(lab) <= 100 and slug_re.match(lab)
+    page = reverse("labs-detail", args=[lab]) if named else reverse("labs-catalog")
+    return services.SandboxError(f"A lab's sandbox starts from the lab's page, which gives it the lab's environment "
+                                 f"and setup: open {page} and press \u201cStart the lab\u201d.")
+
+
+@api_view("GET", "POST")
 def sandboxes(request):
     if request.method == "GET":
         return JsonResponse({"sandboxes": [serialize(s) for s in selectors.sandboxes_for_user(user=request.user)[:100]]})
     body = _body(request)
+    if body.get("lab"):
+        raise _lab_refusal(body["lab"])
     runtime = body.get("runtime", Runtime.RUNC)
     if not isinstance(runtime, str):
         raise services.SandboxError("runtime must be a string: runc or runsc.")
-    lab = body.get("lab", "")
-    if not isinstance(lab, str) or len(lab) > 100:
-        raise services.SandboxError("lab must be a lab's short name.")
-    sandbox = services.sandbox_request(owner=request.user, runtime=runtime, lab_slug=lab)
+    sandbox = services.sandbox_request(owner=request.user, runtime=runtime)
     return JsonResponse(serialize(sandbox), status=201)
 
 
-@require_http_methods(["GET"])
-@api_view
+@api_view("GET")
 def sandbox_detail(request, sandbox_id: int):
     return JsonResponse(serialize(_visible(request, sandbox_id)))
 
 
-@require_http_methods(["POST"])
-@api_view
+@api_view("POST")
 def sandbox_stop(request, sandbox_id: int):
     sandbox = services.SandboxStopAction(_visible(request, sandbox_id), request.user).execute()
     return JsonResponse(serialize(sandbox), status=202)
 
 
-@require_http_methods(["POST"])
-@api_view
+@api_view("POST")
 def sandbox_exec(request, sandbox_id: int):
     sandbox = _visible(request, sandbox_id)
     if sandbox.owner_id != request.user.pk:
@@ -150,8 +174,7 @@ def _until_parse(text: str) -> datetime.datetime:
     return until
 
 
-@require_http_methods(["GET"])
-@api_view
+@api_view("GET")
 def sandbox_recording(request, sandbox_id: int):
     """The owner's terminal in the minutes before `until` (ISO time, default now) as an asciicast v2 document."""
     sandbox = _visible(request, sandbox_id)
@@ -162,5 +185,8 @@ def sandbox_recording(request, sandbox_id: int):
         minutes = 0
     if not 1 <= minutes <= 120:
         raise services.SandboxError("minutes must be a whole number from 1 to 120.")
-    cast = recording_window(sandbox=sandbox, until=until, minutes=minutes)
+    try:
+        cast = recording_window(sandbox=sandbox, until=until, minutes=minutes)
+    except RecordingExpired as error:
+        return api_refusal(410, str(error))  # Gone: recorded once, removed for age or space
     return HttpResponse(cast, content_type="application/x-asciicast")

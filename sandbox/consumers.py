@@ -5,15 +5,17 @@ import asyncio
 import collections
 import json
 import logging
-import threading
 import time
 
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from config.websockets import BoundedSendMixin
+
 from .engine.docker import EngineError, engine
 from .engine.images import LEARNER_GID
+from .engine.streams import log_followers, out_of_memory_watch
 from .events import events_recent, group_name
 from .models import Sandbox
 from .recording import recording_start
@@ -27,8 +29,15 @@ log = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_RUNNING = 4409
+# config/websockets.py adds CLOSE_TOO_SLOW (4408) and CLOSE_TOO_MANY_SOCKETS (4429).
 TOUCH_EVERY_SECONDS = 30
 OUTPUT_BYTES_PER_SECOND = 2 * 1024 * 1024
+# The owner gets (or re-attaches to) the shell; a watcher attaches read-only, and the consumer drops their input too.
+OWNER_TMUX = ["tmux", "-u", "new-session", "-A", "-s", "main"]
+WATCHER_TMUX = ["tmux", "-u", "attach-session", "-r", "-f", "ignore-size", "-t", "main"]
+LOG_BUFFER_LINES = 1000
+LOG_BUFFER_CHARACTERS = 1024 * 1024
+LOG_MESSAGE_CHARACTERS = 64 * 1024
 
 
 @sync_to_async
@@ -41,8 +50,9 @@ def _watchable(user, sandbox: Sandbox) -> bool:
     return can_watch(user=user, sandbox=sandbox)
 
 
-class SandboxAccessMixin:
-    """connect() refuses anonymous users and anyone who is neither the owner nor their instructor (read-only)."""
+class SandboxAccessMixin(BoundedSendMixin):
+    """connect() refuses anonymous users and anyone who is neither the owner nor their instructor (read-only), and
+    counts the socket against its user's cap."""
 
     sandbox: Sandbox
     read_only: bool
@@ -55,6 +65,8 @@ class SandboxAccessMixin:
         sandbox = await _load_sandbox(int(self.scope["url_route"]["kwargs"]["sandbox_id"]))
         if sandbox is None or not await _watchable(user, sandbox):
             await self.close(code=CLOSE_FORBIDDEN)
+            return False
+        if not await self.claim_socket():
             return False
         self.sandbox = sandbox
         self.read_only = sandbox.owner_id != user.pk
@@ -79,10 +91,7 @@ class TerminalConsumer(SandboxAccessMixin, AsyncWebsocketConsumer):
                                         f"there is no terminal to open.")
             await self.close(code=CLOSE_NOT_RUNNING)
             return
-        if self.read_only:
-            command = ["tmux", "-u", "attach-session", "-r", "-f", "ignore-size", "-t", "main"]
-        else:
-            command = ["tmux", "-u", "new-session", "-A", "-s", "main"]
+        command = WATCHER_TMUX if self.read_only else OWNER_TMUX
         try:
             self.stream = await asyncio.to_thread(
                 engine().open_terminal, self.sandbox.container_id, command, user=f"{self.sandbox.uid}:{LEARNER_GID}")
@@ -105,6 +114,8 @@ class TerminalConsumer(SandboxAccessMixin, AsyncWebsocketConsumer):
         loop = asyncio.get_running_loop()
         try:
             while True:
+                # Not reading while the browser lags leaves the output in the TTY, where the program blocks on it.
+                await self.until_drained()
                 data = await loop.sock_recv(self.stream.sock, 65536)
                 if not data:
                     break
@@ -120,8 +131,9 @@ class TerminalConsumer(SandboxAccessMixin, AsyncWebsocketConsumer):
         await self.close(code=1000)
 
     async def _throttle(self, sent: int) -> None:
-        """Caps output at OUTPUT_BYTES_PER_SECOND: send() never waits for the browser, so an endless `yes` would
-        otherwise pile up in the server's buffers. Pausing the reads makes the TTY push back on the program instead."""
+        """Caps output at OUTPUT_BYTES_PER_SECOND even for a browser that keeps up: an endless `yes` would otherwise
+        spend the web process's CPU that other learners' terminals need. Pausing the reads makes the TTY push back on
+        the program instead."""
         now = time.monotonic()
         if now - self.window_started > 0.1:
             self.window_started, self.window_bytes = now, 0
@@ -159,6 +171,7 @@ class TerminalConsumer(SandboxAccessMixin, AsyncWebsocketConsumer):
             await sync_to_async(sandbox_touch)(sandbox_id=self.sandbox.pk)
 
     async def disconnect(self, code):
+        self.release_socket()
         if self.pump is not None:
             self.pump.cancel()
         if self.stream is not None:
@@ -175,34 +188,50 @@ def _clamp(value, low: int, high: int) -> int | None:
 
 
 class LogBuffer:
-    """A bounded queue between the Docker log thread and the socket: when the client is slow, the oldest lines go."""
+    """A bounded queue between the container's log and the socket: when the client is slow, the oldest lines go.
 
-    def __init__(self, capacity: int):
-        self.lines: collections.deque[str] = collections.deque(maxlen=capacity)
+    Bounded by lines and by characters (Docker passes lines of up to 16 KB), so one socket's backlog stays small.
+    """
+
+    def __init__(self, capacity: int, max_characters: int = LOG_BUFFER_CHARACTERS):
+        self.lines: collections.deque[str] = collections.deque()
+        self.capacity, self.max_characters = capacity, max_characters
+        self.characters = 0
         self.dropped = 0
         self.ready = asyncio.Event()
 
     def push(self, line: str) -> None:
-        if len(self.lines) == self.lines.maxlen:
-            self.dropped += 1
         self.lines.append(line)
+        self.characters += len(line)
+        while len(self.lines) > self.capacity or self.characters > self.max_characters:
+            self.characters -= len(self.lines.popleft())
+            self.dropped += 1
         self.ready.set()
 
-    def take(self) -> tuple[list[str], int]:
-        lines, dropped = list(self.lines), self.dropped
-        self.lines.clear()
-        self.dropped = 0
-        self.ready.clear()
+    def take(self, max_characters: int | None = None) -> tuple[list[str], int]:
+        """The oldest lines, up to `max_characters` (at least one), and how many were dropped before them."""
+        lines, size = [], 0
+        while self.lines and (max_characters is None or not lines or size + len(self.lines[0]) <= max_characters):
+            line = self.lines.popleft()
+            lines.append(line)
+            size += len(line)
+        self.characters -= size
+        dropped, self.dropped = self.dropped, 0
+        if not self.lines:
+            self.ready.clear()
         return lines, dropped
 
 
 class SandboxStreamConsumer(SandboxAccessMixin, AsyncWebsocketConsumer):
-    """Provisioning events (replayed from Redis, then live from the channel layer) and the container's log."""
+    """Provisioning events (replayed from Redis, then live from the channel layer) and the container's log.
 
-    follower: threading.Thread | None = None
-    log_stream = None
-    oom_stream = None
+    The log is followed on the event loop (sandbox/engine/streams.py), so a socket costs no thread: one engine log
+    stream per container feeds every socket following it, and out-of-memory kills come from one engine event stream
+    per process.
+    """
+
     sender: asyncio.Task | None = None
+    followed: str | None = None  # the container whose log and OOM kills this socket follows
 
     async def connect(self):
         if not await self.authorize():
@@ -210,7 +239,7 @@ class SandboxStreamConsumer(SandboxAccessMixin, AsyncWebsocketConsumer):
         self.group = group_name(self.sandbox.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-        self.buffer = LogBuffer(capacity=1000)
+        self.buffer = LogBuffer(capacity=LOG_BUFFER_LINES)
         self.sender = asyncio.create_task(self._send_logs())
         for event in await asyncio.to_thread(events_recent, sandbox_id=self.sandbox.pk):
             await self._send_json({"type": "event", "replay": True, **event})
@@ -225,7 +254,7 @@ class SandboxStreamConsumer(SandboxAccessMixin, AsyncWebsocketConsumer):
     async def sandbox_event(self, message):
         event = message["event"]
         await self._send_json({"type": "event", **event})
-        if event["state"] == State.RUNNING and self.follower is None:
+        if event["state"] == State.RUNNING and self.followed is None:
             self.sandbox = await _load_sandbox(self.sandbox.pk)
             if self.sandbox and self.sandbox.state == State.RUNNING:
                 await self._start_logs()
@@ -233,66 +262,41 @@ class SandboxStreamConsumer(SandboxAccessMixin, AsyncWebsocketConsumer):
             self._stop_logs()
 
     async def _start_logs(self) -> None:
-        loop = asyncio.get_running_loop()
-        await self._watch_out_of_memory(loop)
-        tail = settings.SANDCLOUD["LOG_REPLAY_LINES"]
-        try:
-            self.log_stream = await asyncio.to_thread(engine().follow_logs, self.sandbox.container_id, tail=tail)
-        except EngineError as error:
-            await self._send_json({"type": "log-error", "message": str(error)})
-            return
-        stream, buffer = self.log_stream, self.buffer
+        self.followed = self.sandbox.container_id
+        out_of_memory_watch().subscribe(self.followed, self._out_of_memory)
+        log_followers().subscribe(self.followed, tail=settings.SANDCLOUD["LOG_REPLAY_LINES"],
+                                  on_line=self.buffer.push, on_error=self._log_failed)
 
-        def follow():
-            try:
-                for chunk in stream:
-                    for line in chunk.decode("utf-8", "replace").splitlines():
-                        loop.call_soon_threadsafe(buffer.push, line)
-            except Exception:  # noqa: BLE001 - the stream ends when closed or when the container goes
-                pass
+    def _log_failed(self, error: EngineError) -> None:
+        asyncio.get_running_loop().create_task(self._send_json({"type": "log-error", "message": str(error)}))
 
-        self.follower = threading.Thread(target=follow, name=f"logs-{self.sandbox.pk}", daemon=True)
-        self.follower.start()
-
-    async def _watch_out_of_memory(self, loop) -> None:
+    def _out_of_memory(self) -> None:
         """A process killed by the memory limit is news the learner should not have to guess from "Killed"."""
-        try:
-            self.oom_stream = await asyncio.to_thread(engine().follow_oom_events, self.sandbox.container_id)
-        except EngineError:
-            return
-        events, sandbox = self.oom_stream, self.sandbox
-        message = {"type": "event", "state": State.RUNNING, "level": "error",
-                   "message": f"Out of memory: a process used more than this sandbox's {sandbox.memory_mb} MB "
-                              f"and the kernel killed it."}
-
-        def follow():
-            try:
-                for _ in events:
-                    loop.call_soon_threadsafe(asyncio.ensure_future, self._send_json({**message, "at": time.time()}))
-            except Exception:  # noqa: BLE001 - ends when closed
-                pass
-
-        threading.Thread(target=follow, name=f"oom-{sandbox.pk}", daemon=True).start()
+        asyncio.get_running_loop().create_task(self._send_json({
+            "type": "event", "state": State.RUNNING, "level": "error", "at": time.time(),
+            "message": f"Out of memory: a process used more than this sandbox's {self.sandbox.memory_mb} MB "
+                       f"and the kernel killed it."}))
 
     async def _send_logs(self) -> None:
         while True:
             await self.buffer.ready.wait()
-            lines, dropped = self.buffer.take()
+            # While the browser lags, lines wait in the bounded buffer (the oldest dropped and counted), not in
+            # daphne's unbounded one.
+            await self.until_drained()
+            lines, dropped = self.buffer.take(max_characters=LOG_MESSAGE_CHARACTERS)
             if dropped:
                 await self._send_json({"type": "dropped", "count": dropped})
             if lines:
                 await self._send_json({"type": "log", "lines": lines})
 
     def _stop_logs(self) -> None:
-        for stream in (self.log_stream, self.oom_stream):
-            if stream is not None:
-                try:
-                    stream.close()
-                except Exception:  # noqa: BLE001 - already closed by the engine
-                    pass
-        self.log_stream = self.oom_stream = None
+        if self.followed is not None:
+            log_followers().unsubscribe(self.followed, self.buffer.push)
+            out_of_memory_watch().unsubscribe(self.followed, self._out_of_memory)
+            self.followed = None
 
     async def disconnect(self, code):
+        self.release_socket()
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
         if self.sender is not None:

@@ -5,9 +5,13 @@ import hashlib
 import ipaddress
 from dataclasses import dataclass, field, replace
 
-# Capabilities a lab may add back. Anything touching the host (SYS_ADMIN, SYS_MODULE, NET_ADMIN…) is refused.
-ALLOWED_CAPABILITIES = frozenset({"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID", "KILL", "NET_BIND_SERVICE",
-                                  "NET_RAW", "SYS_PTRACE", "AUDIT_WRITE", "FSETID", "SETPCAP", "SETFCAP"})
+# The kernel's OOM killer picks the process with the highest score: learner processes start at the maximum, so under
+# host memory pressure they go before the platform's. A learner may lower their own back to 0 (the kernel lets any
+# process return to the floor it was given), never below, so platform processes started below 0 still go last.
+LEARNER_OOM_SCORE_ADJ = 1000
+
+# Every learner container carries its uid here, whichever install made it, so no other install hands out the same uid.
+UID_LABEL = "sandcloud.uid"
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,6 @@ class ContainerSpec:
     limits: Limits
     runtime: str = "runc"
     network: str | None = None
-    capabilities: tuple[str, ...] = ()
     command: tuple[str, ...] = ()
     environment: dict[str, str] = field(default_factory=dict)
 
@@ -49,10 +52,16 @@ class PolicyError(ValueError):
 
 
 def check_capabilities(capabilities: list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    cleaned = tuple(sorted({c.upper().removeprefix("CAP_") for c in capabilities}))
-    refused = [c for c in cleaned if c not in ALLOWED_CAPABILITIES]
-    if refused:
-        raise PolicyError(f"These capabilities are not allowed in a sandbox: {', '.join(refused)}.")
+    """Refuses every capability: none could take effect, so declaring one would be a promise that does nothing.
+
+    Learner processes run as an ordinary uid under no-new-privileges, so an added capability reaches only the bounding
+    set, never the effective one; Docker 20.10 cannot grant ambient capabilities, and no-new-privileges ignores file
+    capabilities. Making one usable would mean starting the learner's processes as root, which this design refuses.
+    """
+    cleaned = tuple(sorted({str(c).upper().removeprefix("CAP_") for c in capabilities}))
+    if cleaned:
+        raise PolicyError(f"A sandbox cannot be given capabilities ({', '.join(cleaned)}): its processes run as an "
+                          f"ordinary user that can never use them. Remove capabilities from the environment.")
     return cleaned
 
 
@@ -70,7 +79,8 @@ def hardened_create_kwargs(spec: ContainerSpec) -> dict:
         "image": spec.image,
         "name": spec.name,
         "command": list(spec.command) or None,
-        "labels": spec.labels,
+        # The uid on a label lets every install on this engine see which uids are taken (see DockerEngine.run).
+        "labels": {**spec.labels, UID_LABEL: str(spec.uid)},
         "user": f"{spec.uid}:{spec.gid}",
         "environment": {"HOME": "/home/learner", "LANG": "C.UTF-8", "TERM": "xterm-256color", **spec.environment},
         "working_dir": "/home/learner",
@@ -78,7 +88,6 @@ def hardened_create_kwargs(spec: ContainerSpec) -> dict:
         "detach": True,
         "init": True,
         "cap_drop": ["ALL"],
-        "cap_add": list(spec.capabilities) or None,
         "security_opt": ["no-new-privileges:true"],
         "read_only": True,
         "tmpfs": {
@@ -90,6 +99,7 @@ def hardened_create_kwargs(spec: ContainerSpec) -> dict:
         "mem_limit": memory,
         "memswap_limit": memory,
         "mem_swappiness": 0,
+        "oom_score_adj": LEARNER_OOM_SCORE_ADJ,
         "nano_cpus": int(limits.cpus * 1e9),
         "ulimits": [
             {"Name": "nofile", "Soft": limits.nofile, "Hard": limits.nofile},
@@ -108,6 +118,15 @@ def hardened_create_kwargs(spec: ContainerSpec) -> dict:
         kwargs["network_mode"] = "none"
     else:
         kwargs["network"] = spec.network
+        # Docker's embedded DNS forwards names it does not know to the host's resolvers, and from the host's own
+        # network namespace when they are on loopback (CVE-2024-29018; Debian's 20.10 is unfixed): around the fence.
+        # A resolver given with --dns is dialled from inside the sandbox, where 127.0.0.1 answers nothing: the
+        # learner's own container names still resolve, no other name does, and a lookup fails in 2 s instead of 20.
+        kwargs["dns"] = ["127.0.0.1"]
+        kwargs["dns_opt"] = ["timeout:1", "attempts:1"]
+        # No IPv6 at all (also on the interface a warm container gains when it joins its learner's network), so the
+        # IPv4 fence is the whole fence.
+        kwargs["sysctls"] = {"net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1"}
     return {k: v for k, v in kwargs.items() if v is not None}
 
 
@@ -151,16 +170,33 @@ def labels_for(instance: str, *, sandbox_id: int | None = None, owner: str | Non
 class Quota:
     per_learner: int
     per_host: int
+    # Memory limits the host admits in total (MB): the sandboxes' parent cgroup limit times the overcommit factor.
+    memory_budget_mb: int
 
 
-def quota_refusal(*, quota: Quota, learner_active: int, host_active: int) -> str | None:
-    """None when a new sandbox fits, else the sentence to show the learner."""
+def memory_budget_mb(*, parent_memory_mb: int, overcommit: float) -> int:
+    """The sum of sandbox memory limits the host admits. Overcommitting is safe because idle sandboxes use a few MB of
+    their limit and the parent cgroup's hard limit makes the kernel kill learner processes, not the platform's, when
+    they really do use it all at once."""
+    return round(parent_memory_mb * overcommit)
+
+
+def quota_refusal(*, quota: Quota, learner_active: int, host_active: int, memory_committed_mb: int,
+                  memory_requested_mb: int) -> str | None:
+    """None when a new sandbox fits, else the sentence to show the learner.
+
+    A sandbox's memory is its memory limit alone: its tmpfs home, /tmp and /dev/shm are charged to the same cgroup, so
+    they are already inside that limit (a container filling them past it is killed, see tests/security).
+    """
     if learner_active >= quota.per_learner:
         noun = "sandbox" if quota.per_learner == 1 else "sandboxes"
         return (f"You already have {learner_active} running {noun}, the most allowed at once. "
                 f"Stop one before starting another.")
     if host_active >= quota.per_host:
         return "Sandcloud is at capacity right now. Please try again in a few minutes."
+    if memory_committed_mb + memory_requested_mb > quota.memory_budget_mb:
+        return ("Sandcloud does not have enough memory free for another sandbox right now. "
+                "Please try again in a few minutes.")
     return None
 
 

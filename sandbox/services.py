@@ -6,18 +6,22 @@ import random
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Sum
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 
-from .engine.docker import EngineError, EngineUnavailable, ImageMissing, engine
+from .engine.cgroups import sandboxes_memory_mb
+from .engine.docker import EngineError, EngineUnavailable, ImageMissing, UidTaken, engine
+from .engine.fence import FenceMissing, fence_verify
 from .engine.images import LEARNER_GID, LEARNER_UID_COUNT, LEARNER_UID_FIRST
 from .events import event_publish, redis_client
 from .recording import recordings_expire
 from .models import Runtime, Sandbox, WarmContainer
 from .policy import (ContainerSpec, Limits, PolicyError, Quota, check_capabilities, container_name, labels_for,
+                     memory_budget_mb,
                      learner_network_name, quota_refusal, subnet_candidates, workstation_command)
 from .states import COUNTED, FINAL, State, check_transition
 
@@ -82,17 +86,53 @@ def sandbox_fail(sandbox: Sandbox, reason: str) -> None:
 
 # The pool and cold starts draw uids from separate halves of the range, so a pool fill (which reserves its uid only
 # once its container exists) can never hand out a uid a cold start picked meanwhile. Active rows are unique per uid.
+AT_CAPACITY = "Sandcloud is at capacity right now. Please try again in a few minutes."
+
 POOL_UIDS = range(LEARNER_UID_FIRST, LEARNER_UID_FIRST + LEARNER_UID_COUNT // 2)
 COLD_UIDS = range(LEARNER_UID_FIRST + LEARNER_UID_COUNT // 2, LEARNER_UID_FIRST + LEARNER_UID_COUNT)
 
 
 def _free_uid(uids: range) -> int:
+    """A uid that no sandbox of this install holds and no container on the engine runs on, whichever install made it:
+    the kernel's process limit is per uid, so a shared uid would let one learner's fork bomb stop another's shell."""
     in_use = set(Sandbox.objects.filter(state__in=COUNTED | {State.STOPPING}).values_list("uid", flat=True))
     in_use |= set(WarmContainer.objects.values_list("uid", flat=True))
-    for uid in random.sample(uids, 64):
-        if uid not in in_use:
-            return uid
-    raise QuotaExceeded("Sandcloud is at capacity right now. Please try again in a few minutes.")
+    try:
+        in_use |= engine().uids_in_use()
+    except EngineError as error:
+        # The start checks the engine again before the container runs (DockerEngine.run), so a request need not fail.
+        log.warning("could not read the uids in use on the engine: %s", error)
+    free = [uid for uid in uids if uid not in in_use]
+    if not free:
+        raise QuotaExceeded(AT_CAPACITY)
+    return random.choice(free)
+
+
+# Any constant no other code uses as a PostgreSQL advisory lock key.
+HOST_QUOTA_LOCK = 0x5A4D_C10D
+
+
+def _lock_host_quota() -> None:
+    """Serializes every learner's quota check, so concurrent requests cannot all squeeze under the host's limits.
+
+    On PostgreSQL a transaction-scoped advisory lock (released at commit or rollback); SQLite's IMMEDIATE transactions
+    already serialize writers.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [HOST_QUOTA_LOCK])
+
+
+def _memory_committed_mb() -> int:
+    """The memory limits of every sandbox that has or will have a container, and of the warm pool's containers."""
+    sandboxes = Sandbox.objects.filter(state__in=COUNTED).aggregate(total=Sum("memory_mb"))["total"] or 0
+    return sandboxes + _warm_containers().count() * default_limits().memory_mb
+
+
+def _memory_budget_mb() -> int:
+    config = _config()
+    return memory_budget_mb(parent_memory_mb=sandboxes_memory_mb(config["SANDBOXES_CGROUP"]),
+                            overcommit=config["MEMORY_OVERCOMMIT"])
 
 
 def sandbox_request(*, owner: AbstractBaseUser, lab_slug: str = "", step_slug: str = "", runtime: str = Runtime.RUNC,
@@ -106,24 +146,32 @@ def sandbox_request(*, owner: AbstractBaseUser, lab_slug: str = "", step_slug: s
         capabilities = check_capabilities(capabilities)
     except PolicyError as error:
         raise SandboxError(str(error)) from error
+    if runtime == Runtime.RUNC:
+        try:
+            fence_verify()  # before a warm claim as before a queued start: no sandbox network is handed out unfenced
+        except FenceMissing as error:
+            raise SandboxError(str(error)) from error
     limits = limits or default_limits()
     image = image or config["WORKSTATION_IMAGE"]
-    quota = Quota(per_learner=config["MAX_PER_LEARNER"], per_host=config["MAX_PER_HOST"])
+    quota = Quota(per_learner=config["MAX_PER_LEARNER"], per_host=config["MAX_PER_HOST"],
+                  memory_budget_mb=_memory_budget_mb())
     now = timezone.now()
     with transaction.atomic():
-        # Lock the learner's row so two concurrent requests cannot both squeeze under the quota (no-op on SQLite,
-        # whose IMMEDIATE transactions already serialize writers).
-        get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
+        _lock_host_quota()
+        warm = None
+        if _matches_warm_pool(runtime=runtime, image=image, limits=limits, capabilities=capabilities):
+            # Claimed before the check, so the claimed container's memory is counted once, as this request's; a refusal
+            # rolls the claim back with everything else.
+            warm = _claim_warm_container(image=image, runtime=runtime)
         refusal = quota_refusal(
             quota=quota,
             learner_active=Sandbox.objects.filter(owner=owner, state__in=COUNTED).count(),
             host_active=Sandbox.objects.filter(state__in=COUNTED).count(),
+            memory_committed_mb=_memory_committed_mb(), memory_requested_mb=limits.memory_mb,
         )
         if refusal:
+            log.info("refused a sandbox for %s: %s", owner.get_username(), refusal)
             raise QuotaExceeded(refusal)
-        warm = None
-        if _matches_warm_pool(runtime=runtime, image=image, limits=limits, capabilities=capabilities):
-            warm = _claim_warm_container(image=image, runtime=runtime)
         fields = dict(
             owner=owner, lab_slug=lab_slug, step_slug=step_slug, image=image, runtime=runtime,
             memory_mb=limits.memory_mb, cpus=limits.cpus, pids_limit=limits.pids, capabilities=list(capabilities),
@@ -150,7 +198,7 @@ def _sandbox_create(fields: dict, *, pick_uid: bool) -> Sandbox:
         except IntegrityError:
             if not pick_uid:
                 raise
-    raise QuotaExceeded("Sandcloud is at capacity right now. Please try again in a few minutes.")
+    raise QuotaExceeded(AT_CAPACITY)
 
 
 def _matches_warm_pool(*, runtime: str, image: str, limits: Limits, capabilities) -> bool:
@@ -175,8 +223,13 @@ def _after_warm_claim(sandbox_id: int) -> None:
 
     event_publish(sandbox_id=sandbox_id, state=State.RUNNING, message="Claimed a ready workstation from the warm pool")
     # Off the critical path: the learner's first terminal attach should not compete with these for the CPU.
-    sandbox_attach_task.apply_async((sandbox_id,), countdown=1)
-    warm_pool_fill_task.apply_async(countdown=2)
+    # The claim has committed and the learner has a running sandbox: a broker that is away must not turn that into an
+    # error page. The reconciler finishes an attach that never ran, and beat refills the pool.
+    try:
+        sandbox_attach_task.apply_async((sandbox_id,), countdown=1)
+        warm_pool_fill_task.apply_async(countdown=2)
+    except (KombuOperationalError, OSError) as error:
+        log.warning("could not queue the follow-ups of warm claim %s (the reaper will attach it): %s", sandbox_id, error)
 
 
 def _after_cold_request(sandbox_id: int) -> None:
@@ -194,8 +247,7 @@ def _spec_for(sandbox: Sandbox, *, network: str | None) -> ContainerSpec:
     return ContainerSpec(
         name=container_name(config["INSTANCE"], sandbox.pk), image=sandbox.image, uid=sandbox.uid, gid=LEARNER_GID,
         labels=labels_for(config["INSTANCE"], sandbox_id=sandbox.pk, owner=sandbox.owner.get_username()),
-        limits=limits, runtime=sandbox.runtime, network=network, capabilities=tuple(sandbox.capabilities),
-        command=workstation_command(),
+        limits=limits, runtime=sandbox.runtime, network=network, command=workstation_command(),
     )
 
 
@@ -226,12 +278,13 @@ def sandbox_provision(*, sandbox_id: int) -> Sandbox:
             raise ImageMissing(sandbox.image)
         network = None
         if sandbox.runtime == Runtime.RUNC:
+            fence_verify()  # the firewall may have gone since the request was accepted (a reboot, a reload)
             event_publish(sandbox_id=sandbox.pk, state=sandbox.state, message="Preparing your private network")
             network = _learner_network(sandbox.owner_id)
         event_publish(sandbox_id=sandbox.pk, state=sandbox.state,
                       message=f"Starting a container ({sandbox.memory_mb} MB, {sandbox.cpus:g} CPU, "
                               f"{'gVisor' if sandbox.runtime == Runtime.RUNSC else 'runc'})")
-        container_id = docker.run(_spec_for(sandbox, network=network))
+        container_id = _run_on_own_uid(sandbox, network=network)
     except EngineUnavailable:
         raise  # the task retries; the reaper fails it if the engine stays away
     except EngineError as error:
@@ -247,16 +300,50 @@ def sandbox_provision(*, sandbox_id: int) -> Sandbox:
     return sandbox
 
 
-def sandbox_attach(*, sandbox_id: int) -> None:
-    """Finishes a warm claim off the request path: the learner's network and a name that says whose it is."""
+def _run_on_own_uid(sandbox: Sandbox, *, network: str | None) -> str:
+    """Starts the sandbox's container; if another install's container took its uid since the request, draws another."""
+    for _ in range(3):
+        try:
+            return engine().run(_spec_for(sandbox, network=network))
+        except UidTaken:
+            _sandbox_draw_uid_again(sandbox)
+    raise EngineError(AT_CAPACITY)
+
+
+def _sandbox_draw_uid_again(sandbox: Sandbox) -> None:
+    for _ in range(3):
+        try:
+            uid = _free_uid(COLD_UIDS)
+        except QuotaExceeded as error:
+            raise EngineError(str(error)) from error
+        try:
+            with transaction.atomic():
+                Sandbox.objects.filter(pk=sandbox.pk).update(uid=uid)
+        except IntegrityError:
+            continue  # one of this install's requests took it meanwhile
+        sandbox.uid = uid
+        return
+    raise EngineError(AT_CAPACITY)
+
+
+def sandbox_attach(*, sandbox_id: int) -> bool:
+    """Finishes a warm claim off the request path: the learner's network and a name that says whose it is.
+
+    Idempotent, so the reconciler can repeat an attach whose task was lost: the rename is the last step, so a claimed
+    container that still has its pool name has not finished. Returns whether there was anything to do.
+    """
     sandbox = Sandbox.objects.select_related("owner").get(pk=sandbox_id)
     if sandbox.state != State.RUNNING or not sandbox.container_id:
-        return
+        return False
     docker = engine()
-    config = _config()
+    name = container_name(_config()["INSTANCE"], sandbox.pk)
+    container = docker.state(sandbox.container_id)
+    if container is None or container.name == name:
+        return False
     docker.connect(sandbox.container_id, _learner_network(sandbox.owner_id))
     docker.disconnect(sandbox.container_id, _pool_network())
-    docker.rename(sandbox.container_id, container_name(config["INSTANCE"], sandbox.pk))
+    docker.rename(sandbox.container_id, name)
+    return True
 
 
 # --- warm pool ------------------------------------------------------------------------------------------------------
@@ -289,6 +376,10 @@ def _warm_pool_fill() -> int:
     docker = engine()
     if not docker.has_image(config["WORKSTATION_IMAGE"]):
         return 0
+    try:
+        fence_verify()
+    except FenceMissing:
+        return 0  # fence_verify has told the operator; nothing waits in the pool unfenced
     network = _pool_network()
     for _ in range(wanted):
         uid = _free_uid(POOL_UIDS)
@@ -296,7 +387,10 @@ def _warm_pool_fill() -> int:
         spec = ContainerSpec(name=name, image=config["WORKSTATION_IMAGE"], uid=uid, gid=LEARNER_GID,
                              labels=labels_for(config["INSTANCE"], pool=True), limits=default_limits(),
                              network=network, command=workstation_command())
-        container_id = docker.run(spec)
+        try:
+            container_id = docker.run(spec)
+        except UidTaken:
+            continue  # another install's container holds it: the next round draws another
         try:
             WarmContainer.objects.create(instance=config["INSTANCE"], image=spec.image, runtime=Runtime.RUNC,
                                          container_id=container_id, uid=uid)
@@ -395,7 +489,8 @@ def sandbox_reap() -> dict[str, int]:
     database and removes old recordings. One sandbox the engine cannot handle right now never blocks the others."""
     config = _config()
     now = timezone.now()
-    counts = {"expired": 0, "idle": 0, "dead": 0, "orphans": 0, "stuck": 0, "networks": 0, "recordings": 0}
+    counts = {"expired": 0, "idle": 0, "dead": 0, "orphans": 0, "attached": 0, "stuck": 0, "networks": 0,
+              "recordings": 0}
     stuck_cutoff = now - timedelta(seconds=config["PROVISION_STUCK_SECONDS"])
     idle = config["IDLE_MINUTES"]
     passes = [
@@ -425,14 +520,28 @@ def sandbox_reap() -> dict[str, int]:
 
 
 def _abandon(sandbox: Sandbox) -> None:
-    engine().remove(container_name(_config()["INSTANCE"], sandbox.pk))
-    sandbox_fail(sandbox, "Starting your sandbox took too long and was abandoned. Please start a new one.")
+    # Failed first, from the state the reaper read: a worker that finished the start meanwhile keeps its sandbox, and
+    # one still starting it finds the row failed and removes what it made. This removes what it had made already.
+    if _fail_as_seen(sandbox, "Starting your sandbox took too long and was abandoned. Please start a new one."):
+        engine().remove(container_name(_config()["INSTANCE"], sandbox.pk))
+
+
+def _fail_as_seen(sandbox: Sandbox, reason: str) -> bool:
+    """Fails the sandbox only if it is still in the state the reaper read it in: a learner's stop (or a worker's start)
+    that lands between that read and the engine's answer wins, instead of being overwritten with "failed"."""
+    if not _transition(sandbox, State.FAILED, message=reason, level="error", failure_reason=reason[:300]):
+        return False
+    try:
+        _release_network_if_unused(sandbox.owner_id)
+    except EngineError:
+        log.warning("could not remove the network of learner %s; the reaper will", sandbox.owner_id)
+    return True
 
 
 def _reconcile(*, now) -> dict[str, int]:
     config = _config()
     docker = engine()
-    counts = {"dead": 0, "orphans": 0, "networks": 0}
+    counts = {"dead": 0, "orphans": 0, "attached": 0, "networks": 0}
     grace = timedelta(seconds=config["ORPHAN_GRACE_SECONDS"])
     # Warm ids first: a container claimed between the two reads then still counts as warm, never as an orphan.
     warm_ids = set(_warm_containers().values_list("container_id", flat=True))
@@ -443,34 +552,53 @@ def _reconcile(*, now) -> dict[str, int]:
     containers = docker.managed_containers()
     seen = {container.id for container in containers}
     for container in containers:
-        sandbox = running.get(container.id)
-        if sandbox is not None:
-            if not container.running:
-                docker.remove(container.id)
-                sandbox_fail(sandbox, describe_exit(oom_killed=container.oom_killed, exit_code=container.exit_code,
-                                             memory_mb=sandbox.memory_mb))
-                counts["dead"] += 1
+        try:
+            outcome = _reconcile_container(container, sandbox=running.get(container.id), warm_ids=warm_ids,
+                                           live_ids=live_ids, now=now, grace=grace)
+        except EngineError as error:
+            log.warning("reaper could not reconcile container %s yet: %s", container.id[:12], error)
             continue
-        if container.id in warm_ids:
-            if not container.running:
-                _warm_containers().filter(container_id=container.id).delete()
-                docker.remove(container.id)
-            continue
-        labelled = container.labels.get("sandcloud.sandbox")
-        if labelled and labelled.isdigit() and int(labelled) in live_ids:
-            continue
-        if container.created and now - container.created < grace:
-            continue
-        log.info("removing orphan container %s (%s)", container.name, container.id[:12])
-        docker.remove(container.id)
-        counts["orphans"] += 1
+        if outcome:
+            counts[outcome] += 1
     for container_id, sandbox in running.items():
-        if container_id not in seen:
-            sandbox_fail(sandbox, "Your sandbox's container disappeared from the engine.")
+        if container_id not in seen and _fail_as_seen(sandbox, "Your sandbox's container disappeared from the engine."):
             counts["dead"] += 1
     _warm_containers().exclude(container_id__in=seen).filter(created_at__lt=listed_at).delete()
     counts["networks"] = _reconcile_networks()
     return counts
+
+
+def _reconcile_container(container, *, sandbox: Sandbox | None, warm_ids: set[str], live_ids: set[int], now,
+                         grace: timedelta) -> str | None:
+    """Brings one container and its row back in line; returns what it did ("dead", "attached", "orphans") if anything."""
+    docker = engine()
+    if sandbox is not None:
+        if not container.running:
+            if not _fail_as_seen(sandbox, describe_exit(oom_killed=container.oom_killed,
+                                                        exit_code=container.exit_code, memory_mb=sandbox.memory_mb)):
+                return None  # stopped by its learner meanwhile: their stop removes it
+            docker.remove(container.id)
+            return "dead"
+        if (sandbox.from_warm_pool and container.name != container_name(_config()["INSTANCE"], sandbox.pk)
+                and sandbox.started_at and now - sandbox.started_at >= grace):
+            # A claim whose attach task was lost (the rename is its last step): left alone, the container would stay on
+            # the pool network under its warm name for the rest of its life.
+            log.info("attaching claimed warm container %s to sandbox %s", container.id[:12], sandbox.pk)
+            return "attached" if sandbox_attach(sandbox_id=sandbox.pk) else None
+        return None
+    if container.id in warm_ids:
+        if not container.running:
+            _warm_containers().filter(container_id=container.id).delete()
+            docker.remove(container.id)
+        return None
+    labelled = container.labels.get("sandcloud.sandbox")
+    if labelled and labelled.isdigit() and int(labelled) in live_ids:
+        return None
+    if container.created and now - container.created < grace:
+        return None
+    log.info("removing orphan container %s (%s)", container.name, container.id[:12])
+    docker.remove(container.id)
+    return "orphans"
 
 
 def _reconcile_networks() -> int:

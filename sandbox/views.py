@@ -2,6 +2,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.validators import slug_re
 from django.http import Http404, HttpResponseForbidden, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -27,10 +28,18 @@ def sandbox_list_partial(request):
 @login_required
 @require_POST
 def sandbox_start(request):
+    lab = request.POST.get("lab", "")
+    if lab:
+        # Only the lab's own start gives a sandbox the lab's environment and setup (and only that one is graded).
+        # The form no longer sends this; a page left open from before does, and lands on the lab instead.
+        messages.error(request, "A lab's sandbox starts from the lab's page, with the lab's environment and setup: "
+                                "press \u201cStart the lab\u201d there.")
+        if len(lab) <= 100 and slug_re.match(lab):
+            return redirect("labs-detail", slug=lab)
+        return redirect("home")
     runtime = request.POST.get("runtime", Runtime.RUNC)
     try:
-        sandbox = services.sandbox_request(owner=request.user, runtime=runtime,
-                                           lab_slug=request.POST.get("lab", "")[:100])
+        sandbox = services.sandbox_request(owner=request.user, runtime=runtime)
     except services.SandboxError as error:
         messages.error(request, str(error))
         return redirect("home")

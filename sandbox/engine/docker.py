@@ -1,4 +1,4 @@
-"""The only module that talks to the Docker Engine: hardened containers, learner networks, exec, logs and stats."""
+"""The Docker Engine's blocking client: hardened containers, learner networks, exec and stats (streams.py: asyncio)."""
 from __future__ import annotations
 
 import logging
@@ -7,13 +7,13 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import Iterator
 
 import docker
 import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
-from ..policy import ContainerSpec, hardened_create_kwargs, hardened_network_options
+from ..policy import UID_LABEL, ContainerSpec, hardened_create_kwargs, hardened_network_options
+from .cgroups import CgroupError, ParentCgroup, parent_cgroup_ensure
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,27 @@ class ImageMissing(EngineError):
         super().__init__(f"The sandbox image {image} has not been built on this server yet. "
                          f"An operator needs to run `python manage.py sandbox images`.")
         self.image = image
+
+
+class ParentCgroupMissing(EngineError):
+    """The cgroup that caps all sandboxes together is not in place, so no sandbox may start."""
+
+    def __init__(self, detail: str):
+        super().__init__("Sandcloud cannot start sandboxes right now: a safety limit on this server is not in place. "
+                         "An operator has been told; please try again later.")
+        self.detail = detail
+
+
+class UidTaken(EngineError):
+    """Another container on this engine (of any install) holds the uid; the container made for it is gone again."""
+
+    def __init__(self, uid: int):
+        super().__init__("Sandcloud is at capacity right now. Please try again in a few minutes.")
+        self.uid = uid
+
+
+# A container in these states holds its uid: it runs, or it may start any moment.
+_HOLDING_STATES = ("created", "running", "paused", "restarting")
 
 
 @dataclass(frozen=True)
@@ -70,8 +91,10 @@ def _translate(error: Exception) -> EngineError:
 
 
 class DockerEngine:
-    def __init__(self, *, url: str, timeout: int, instance: str):
+    def __init__(self, *, url: str, timeout: int, instance: str, parent: ParentCgroup | None = None):
         self.url, self.timeout, self.instance = url, timeout, instance
+        # Every learner container runs under this cgroup (None: no shared limit, as an operator chose).
+        self.parent = parent
 
     @cached_property
     def client(self) -> docker.DockerClient:
@@ -183,8 +206,15 @@ class DockerEngine:
 
     # --- containers -------------------------------------------------------------------------------------------
     def run(self, spec: ContainerSpec) -> str:
-        """Creates and starts a hardened container. Idempotent by name: a retry finds and starts the same one."""
+        """Creates and starts a hardened container. Idempotent by name: a retry finds and starts the same one.
+
+        Raises UidTaken when another container on the engine holds the spec's uid, ParentCgroupMissing when the
+        sandboxes' shared limit cannot be put in place.
+        """
         kwargs = hardened_create_kwargs(spec)
+        if self.parent is not None:
+            self._ensure_parent()
+            kwargs["cgroup_parent"] = self.parent.docker_path
         try:
             try:
                 container = self.client.containers.create(**kwargs)
@@ -193,10 +223,64 @@ class DockerEngine:
                     raise
                 container = self.client.containers.get(spec.name)
             if container.status != "running":
+                self._claim_uid(container.id, spec.uid)
                 container.start()
             return container.id
         except (DockerException, requests.exceptions.RequestException) as error:
             raise _translate(error) from error
+
+    def _ensure_parent(self) -> None:
+        info = self._cgroup_info
+        try:
+            if info["CgroupDriver"] != "cgroupfs":
+                raise CgroupError(f"the engine uses the {info['CgroupDriver']} cgroup driver; Sandcloud makes its "
+                                  f"parent cgroup for the cgroupfs driver (dockerd --exec-opt native.cgroupdriver="
+                                  f"cgroupfs), or set SANDCLOUD_CGROUP_PARENT= to run without the shared limit")
+            parent_cgroup_ensure(self.parent, version=info["CgroupVersion"])
+        except CgroupError as error:
+            log.error("refusing to start sandboxes: %s", error)
+            raise ParentCgroupMissing(str(error)) from error
+
+    @cached_property
+    def _cgroup_info(self) -> dict[str, str]:
+        try:
+            info = self.api.info()
+        except (APIError, requests.exceptions.RequestException) as error:
+            raise _translate(error) from error
+        return {"CgroupDriver": info.get("CgroupDriver", ""), "CgroupVersion": str(info.get("CgroupVersion", "1"))}
+
+    def _claim_uid(self, container_id: str, uid: int) -> None:
+        """Makes sure no two containers on the engine, of any install, ever run on one uid (the kernel's process limit
+        is per uid, so a fork bomb on a shared uid would stop the other learner's processes too).
+
+        Of the containers labelled with the uid, the one created first keeps it; any later one is removed before it
+        starts. Each claimant looks only after its own create, so of two racing ones the later always sees the earlier.
+        """
+        holders = self.api.containers(all=True, filters={"label": f"{UID_LABEL}={uid}"})
+        rivals = [h["Id"] for h in holders if h["Id"] != container_id and h.get("State") in _HOLDING_STATES]
+        if not rivals:
+            return
+        mine = self._created_order(container_id)
+        for rival in rivals:
+            try:
+                if self._created_order(rival) < mine:
+                    log.info("uid %s is held by container %s; dropping %s", uid, rival[:12], container_id[:12])
+                    self.remove(container_id)
+                    raise UidTaken(uid)
+            except NotFound:
+                continue  # gone while we looked: it holds nothing
+
+    def _created_order(self, container_id: str) -> tuple[int, str]:
+        return _nanoseconds(self.api.inspect_container(container_id)["Created"]), container_id
+
+    def uids_in_use(self) -> set[int]:
+        """The uids of every container on the engine that runs or may start, whichever install made it."""
+        try:
+            summaries = self.api.containers(all=True, filters={"label": UID_LABEL})
+        except (APIError, requests.exceptions.RequestException) as error:
+            raise _translate(error) from error
+        return {int(s["Labels"][UID_LABEL]) for s in summaries
+                if s.get("State") in _HOLDING_STATES and s["Labels"][UID_LABEL].isdigit()}
 
     def remove(self, container: str) -> None:
         try:
@@ -286,24 +370,12 @@ class DockerEngine:
         except (APIError, requests.exceptions.RequestException):
             log.debug("resize of exec %s failed; the terminal keeps its old size", exec_id)
 
-    def follow_logs(self, container: str, *, tail: int) -> Iterator[bytes]:
-        """Yields the last `tail` lines, then each new line as the container writes it; close() the result to stop."""
+    def stats(self, container: str, *, one_shot: bool = False) -> dict:
+        """CPU percent and memory use right now (one sample, no streaming). Without one_shot the engine waits a second
+        for a second sample to give cpu_percent; with it (API 1.41) it answers at once, cpu_percent is None and the
+        caller computes CPU between two samples from cpu_usage_ns and system_cpu_ns."""
         try:
-            return self.api.logs(container, stream=True, follow=True, tail=tail, stdout=True, stderr=True)
-        except (APIError, requests.exceptions.RequestException) as error:
-            raise _translate(error) from error
-
-    def follow_oom_events(self, container: str) -> Iterator[dict]:
-        """Yields an event each time the kernel's OOM killer kills a process in the container; close() to stop."""
-        try:
-            return self.api.events(filters={"container": container, "event": "oom"}, decode=True)
-        except (APIError, requests.exceptions.RequestException) as error:
-            raise _translate(error) from error
-
-    def stats(self, container: str) -> dict:
-        """CPU percent and memory use right now (one sample, no streaming)."""
-        try:
-            raw = self.api.stats(container, stream=False, one_shot=False)
+            raw = self.api.stats(container, stream=False, one_shot=one_shot)
         except (APIError, requests.exceptions.RequestException) as error:
             raise _translate(error) from error
         return stats_summary(raw)
@@ -318,8 +390,18 @@ def stats_summary(raw: dict) -> dict:
     memory = raw.get("memory_stats", {})
     cache = memory.get("stats", {}).get("cache", 0)
     used = max(0, memory.get("usage", 0) - cache)
-    return {"cpu_percent": round(cpu_percent, 1), "memory_bytes": used, "memory_limit_bytes": memory.get("limit", 0),
-            "pids": raw.get("pids_stats", {}).get("current", 0)}
+    return {"cpu_percent": round(cpu_percent, 1) if pre.get("system_cpu_usage") else None,  # None: a one-shot sample
+            "memory_bytes": used, "memory_limit_bytes": memory.get("limit", 0),
+            "pids": raw.get("pids_stats", {}).get("current", 0),
+            "cpu_usage_ns": cpu.get("cpu_usage", {}).get("total_usage", 0),
+            "system_cpu_ns": cpu.get("system_cpu_usage", 0), "online_cpus": online}
+
+
+def _nanoseconds(created: str) -> int:
+    """Docker's RFC 3339 creation time ("…T21:50:01.12345Z", trailing zeros dropped) as nanoseconds, for ordering."""
+    whole, _, fraction = created.rstrip("Z").partition(".")
+    seconds = datetime.fromisoformat(whole + "+00:00").timestamp()
+    return int(seconds) * 10**9 + int((fraction[:9] or "0").ljust(9, "0"))
 
 
 def _state_from_inspect(attrs: dict) -> ContainerState:
@@ -343,7 +425,9 @@ def engine() -> DockerEngine:
         from django.conf import settings
 
         config = settings.SANDCLOUD
-        _engine = DockerEngine(url=config["DOCKER_URL"], timeout=config["DOCKER_TIMEOUT"], instance=config["INSTANCE"])
+        parent = ParentCgroup.from_settings(config["SANDBOXES_CGROUP"]) if config["SANDBOXES_CGROUP"]["name"] else None
+        _engine = DockerEngine(url=config["DOCKER_URL"], timeout=config["DOCKER_TIMEOUT"], instance=config["INSTANCE"],
+                               parent=parent)
     return _engine
 
 

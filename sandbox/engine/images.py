@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import Callable, Iterable, Iterator, TextIO
 
 import docker
 from docker.errors import APIError, ImageNotFound
@@ -123,13 +127,104 @@ def _printer(out: TextIO, prefix: str) -> Callable[[str], None]:
 def _try_pull(client: docker.DockerClient, recipe: ImageRecipe, say) -> bool:
     say(f"trying docker pull {recipe.pull_reference}")
     try:
-        image = client.images.pull(recipe.pull_reference)
+        client.images.pull(recipe.pull_reference)
     except APIError as error:
         say(f"pull failed ({error.explanation or error}); building locally instead")
         return False
-    image.tag(recipe.tag)
+    adopt_pulled_image(client, reference=recipe.pull_reference, tag=recipe.tag, say=say)
     say(f"pulled {recipe.pull_reference} as {recipe.tag}")
     return True
+
+
+SETUID_BITS = 0o6000
+
+
+def adopt_pulled_image(client: docker.DockerClient, *, reference: str, tag: str, say: Callable[[str], None]) -> None:
+    """Tags a pulled image for sandboxes with the promise a locally built one keeps: no setuid or setgid program.
+
+    An image that has some (Debian's own images carry su, mount, passwd…) becomes a one-layer copy without those bits,
+    keeping its files, environment, working directory and command; the copy is checked again before it is tagged.
+    """
+    found = setuid_files(client, reference)
+    if not found:
+        client.images.get(reference).tag(tag)
+        return
+    say(f"{reference} carries {len(found)} setuid or setgid programs ({', '.join(found[:4])}…); removing the bits")
+    _import_without_setuid(client, reference=reference, tag=tag)
+    if left := setuid_files(client, tag):
+        raise ImageBuildError(f"{tag} still carries setuid or setgid programs: {', '.join(left)}")
+
+
+def setuid_files(client: docker.DockerClient, image: str) -> list[str]:
+    """Every regular file of the image with a setuid or setgid bit, read from its exported filesystem: the image's
+    programs never run, and it needs no shell or find of its own."""
+    with _exported_filesystem(client, image) as stream, tarfile.open(fileobj=stream, mode="r|") as archive:
+        return sorted(member.name for member in archive if member.isreg() and member.mode & SETUID_BITS)
+
+
+def _import_without_setuid(client: docker.DockerClient, *, reference: str, tag: str) -> None:
+    repository, _, version = tag.rpartition(":")
+    with tempfile.TemporaryFile(dir=_cache_dir()) as flat:
+        with _exported_filesystem(client, reference) as stream, \
+                tarfile.open(fileobj=stream, mode="r|") as source, tarfile.open(fileobj=flat, mode="w|") as target:
+            for member in source:
+                if member.name in _DOCKER_INIT_FILES:
+                    continue
+                if member.isreg() or member.islnk():
+                    member.mode &= ~SETUID_BITS
+                target.addfile(member, source.extractfile(member) if member.isreg() else None)
+        flat.seek(0)
+        client.api.import_image_from_data(flat, repository=repository, tag=version,
+                                          changes=_config_as_changes(client.api.inspect_image(reference)["Config"]))
+
+
+# Placeholders Docker adds to every container (and so to an export); each run mounts its own over them.
+_DOCKER_INIT_FILES = frozenset({".dockerenv", "etc/hostname", "etc/hosts", "etc/resolv.conf", "dev/console"})
+
+
+def _config_as_changes(config: dict) -> list[str]:
+    """An image's run configuration as the Dockerfile instructions `docker import` takes, so a flattened copy runs
+    the same way."""
+    changes = [f"ENV {name}={json.dumps(value)}" for name, _, value in
+               (entry.partition("=") for entry in config.get("Env") or [])]
+    changes += [f"LABEL {json.dumps(name)}={json.dumps(value)}" for name, value in (config.get("Labels") or {}).items()]
+    for instruction, key in (("ENTRYPOINT", "Entrypoint"), ("CMD", "Cmd")):
+        if config.get(key):
+            changes.append(f"{instruction} {json.dumps(config[key])}")
+    for instruction, key in (("WORKDIR", "WorkingDir"), ("USER", "User")):
+        if config.get(key):
+            changes.append(f"{instruction} {config[key]}")
+    return changes
+
+
+@contextmanager
+def _exported_filesystem(client: docker.DockerClient, image: str) -> Iterator[io.BufferedReader]:
+    """The image's filesystem as a tar stream, through a container that is created and never started."""
+    container = client.api.create_container(image, command=["true"], network_disabled=True)
+    try:
+        yield io.BufferedReader(_ChunkReader(client.api.export(container["Id"])), buffer_size=1 << 20)
+    finally:
+        client.api.remove_container(container["Id"], force=True)
+
+
+class _ChunkReader(io.RawIOBase):
+    """A file-like view of the chunks the Docker SDK streams, for tarfile's stream mode."""
+
+    def __init__(self, chunks: Iterable[bytes]):
+        self._chunks, self._pending = iter(chunks), b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._pending = chunk
+        size = min(len(buffer), len(self._pending))
+        buffer[:size], self._pending = self._pending[:size], self._pending[size:]
+        return size
 
 
 def _build_rootfs_tarball(recipe: ImageRecipe, tarball: Path, say) -> None:

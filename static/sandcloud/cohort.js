@@ -30,6 +30,11 @@
     };
     socket.onclose = function (event) {
       if (event.code === 4403 || event.code === 4401) { setBadge("off", "Not allowed"); return; }
+      // 4429: this user has too many sockets open (config/websockets.py); retrying would be refused the same way.
+      if (event.code === 4429) {
+        setBadge("off", "Paused: too many Sandcloud pages open. Close one and reload.");
+        return;
+      }
       setBadge("off", "Reconnecting…");
       setTimeout(connect, delay);
       delay = Math.min(delay * 2, 10000);

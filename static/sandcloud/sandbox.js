@@ -10,10 +10,14 @@
   const ORDER = { requested: 0, provisioning: 1, running: 2, stopping: 3, stopped: 4, failed: 4, expired: 4 };
   const FINAL = new Set(["stopped", "failed", "expired"]);
   const LOG_LINES_KEPT = 2000;
-  // Close codes of sandbox/consumers.py.
+  // Close codes of sandbox/consumers.py and config/websockets.py.
   const CLOSE_UNAUTHENTICATED = 4401;
   const CLOSE_FORBIDDEN = 4403;
+  const CLOSE_TOO_SLOW = 4408;
   const CLOSE_NOT_RUNNING = 4409;
+  const CLOSE_TOO_MANY_SOCKETS = 4429;
+  const TOO_MANY_SOCKETS_TEXT = "You have too many Sandcloud pages open at once. Close a sandbox or dashboard tab " +
+    "you no longer need, then press Reconnect.";
   const ENDED_WORDS = {
     stopped: ["This sandbox has stopped", "It was stopped and its files were deleted."],
     expired: ["This sandbox has expired", "It reached its time limit and was stopped."],
@@ -118,6 +122,10 @@
     }
     if (code === CLOSE_FORBIDDEN) {
       showBanner("danger", "This sandbox belongs to someone else; you cannot open its terminal.");
+      return;
+    }
+    if (code === CLOSE_TOO_MANY_SOCKETS) {
+      showBanner("warning", TOO_MANY_SOCKETS_TEXT, "Reconnect", connectTerminal, "connection");
       return;
     }
     if (code === CLOSE_NOT_RUNNING || state !== "running") return; // the stream says when it runs (again)
@@ -385,6 +393,12 @@
     socket.addEventListener("close", function (event) {
       streamConnected = false;
       if (event.code === CLOSE_UNAUTHENTICATED || event.code === CLOSE_FORBIDDEN || FINAL.has(state)) return;
+      if (event.code === CLOSE_TOO_MANY_SOCKETS && streamAttempts === 0) {
+        appendLog(["The live log is paused: you have too many Sandcloud pages open at once. It comes back by " +
+                   "itself once you close one."], "sc-log-error");
+      } else if (event.code === CLOSE_TOO_SLOW) {
+        appendLog(["The live log fell too far behind and reconnected; some lines were skipped."], "sc-log-note");
+      }
       setTimeout(connectStream, backoff(streamAttempts++));
     });
   }

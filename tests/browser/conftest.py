@@ -47,6 +47,18 @@ def published_labs(transactional_db) -> list[Lab]:
     return list(Lab.objects.filter(is_published=True))
 
 
+def csp_watch(page: Page) -> list[str]:
+    """Collects every refusal of the page's Content-Security-Policy from its next navigation on; the list fills as the
+    test drives the page. Chromium's own "Refused to ..." lines do not reach Playwright, so an init script reports
+    each securitypolicyviolation event (scripts, eval, styles, fonts, connections) on the console."""
+    refusals: list[str] = []
+    page.on("console", lambda message: refusals.append(message.text)
+            if message.text.startswith(("Refused to", "CSP violation")) else None)
+    page.add_init_script("""document.addEventListener("securitypolicyviolation", (event) =>
+        console.error(`CSP violation: ${event.violatedDirective} blocked ${event.blockedURI || "inline"}`));""")
+    return refusals
+
+
 def sign_in(page: Page, base_url: str, *, username: str, password: str, next_path: str = "/") -> None:
     """Signs in through the login form, then lands on `next_path`."""
     page.goto(base_url + next_path)

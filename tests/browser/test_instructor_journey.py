@@ -11,6 +11,7 @@ from labs.models import LabStep
 from .conftest import (
     VIEWPORT,
     chromium,
+    csp_watch,
     indicator_changes,
     indicator_watch,
     sandboxes_stop,
@@ -31,6 +32,7 @@ def test_an_instructor_sees_a_learner_pass_a_step_live_and_downloads_the_gradebo
     try:
         with chromium() as browser:
             dashboard = browser.new_context(viewport=VIEWPORT).new_page()
+            refusals = csp_watch(dashboard)
             sign_in(dashboard, stack, username="maria", password="pw-maria", next_path=f"/cohorts/{cohort.pk}/")
             expect(dashboard.locator("#live-badge")).to_have_attribute("data-state", "live")
             expect(dashboard.locator("#live-badge")).to_have_text("Live")
@@ -44,6 +46,7 @@ def test_an_instructor_sees_a_learner_pass_a_step_live_and_downloads_the_gradebo
 
             # Meanwhile the learner, signed in on a browser of their own, starts the lab and passes step 1.
             lab_page = browser.new_context(viewport=VIEWPORT).new_page()
+            lab_refusals = csp_watch(lab_page)
             sign_in(lab_page, stack, username="ada", password="pw-ada", next_path=f"/labs/{LAB_SLUG}/")
             lab_page.get_by_role("button", name="Start the lab").click()
             terminal_wait_for_prompt(lab_page)
@@ -64,6 +67,22 @@ def test_an_instructor_sees_a_learner_pass_a_step_live_and_downloads_the_gradebo
             download = download_info.value
             with open(download.path(), newline="", encoding="utf-8") as gradebook:
                 rows = list(csv.reader(gradebook))
+
+            # The learner leaves, and the instructor replays their terminal before that check: the player fetches
+            # the recording (once the closed session is written out) and draws what the learner typed.
+            lab_page.close()
+            dashboard.goto(f"{stack}/cohorts/{cohort.pk}/learners/{learner.pk}/")
+            dashboard.get_by_role("link", name="Terminal, 5 min before").first.click()
+            cast_url = dashboard.locator("#player").get_attribute("data-cast")
+            for _ in range(40):
+                if "typed-step-1" in dashboard.evaluate("(url) => fetch(url).then((r) => r.text())", cast_url):
+                    break
+                dashboard.wait_for_timeout(250)
+            dashboard.locator("#player .ap-player").click()
+            expect(dashboard.locator("#player .ap-term")).to_contain_text("typed-step-1", timeout=20_000)
+            dashboard.screenshot(path="/tmp/pw-instructor-replay.png")
+            # Dashboard, lab page, terminal and replay player all worked under the Content-Security-Policy.
+            assert (refusals, lab_refusals) == ([], [])
     finally:
         sandboxes_stop(learner)
 

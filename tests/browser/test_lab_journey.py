@@ -9,6 +9,7 @@ from labs.models import Lab
 from .conftest import (
     VIEWPORT,
     chromium,
+    csp_watch,
     indicator_changes,
     indicator_watch,
     sandboxes_stop,
@@ -31,6 +32,7 @@ def test_a_learner_completes_a_lab_by_typing_each_step_into_the_terminal(stack, 
     try:
         with chromium() as browser:
             page = browser.new_page(viewport=VIEWPORT)
+            refusals = csp_watch(page)
             sign_in(page, stack, username="ada", password="pw-ada", next_path=f"/labs/{LAB_SLUG}/")
             expect(page.get_by_role("heading", name="Containers are processes")).to_be_visible()
             page.get_by_role("button", name="Start the lab").click()
@@ -72,5 +74,7 @@ def test_a_learner_completes_a_lab_by_typing_each_step_into_the_terminal(stack, 
             expect(panel.locator("#lab-complete")).to_have_text("Lab completed · 47 / 50 points")
             expect(page.locator("#lab-points")).to_have_text("47 / 50 points · 4 of 4 steps")
             page.screenshot(path="/tmp/pw-lab-complete.png")
+            # The lab page, its terminal and its htmx step panel all worked under the Content-Security-Policy.
+            assert refusals == []
     finally:
         sandboxes_stop(learner)

@@ -4,8 +4,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import VIEWPORT, chromium, sandboxes_stop, sign_in, terminal_rows, terminal_type, \
-    terminal_wait_for_prompt
+from tests.browser.conftest import VIEWPORT, chromium, csp_watch, sandboxes_stop, sign_in, terminal_rows, \
+    terminal_type, terminal_wait_for_prompt
 
 
 @pytest.mark.browser
@@ -15,6 +15,7 @@ def test_a_learner_starts_a_sandbox_and_runs_a_command_in_its_terminal(stack, dj
     try:
         with chromium() as browser:
             page = browser.new_page(viewport=VIEWPORT)
+            refusals = csp_watch(page)
             sign_in(page, stack, username="ada", password="pw-ada")
             expect(page.get_by_role("heading", name="My sandboxes")).to_be_visible()
 
@@ -27,5 +28,7 @@ def test_a_learner_starts_a_sandbox_and_runs_a_command_in_its_terminal(stack, dj
             rows = terminal_rows(page)
             expect(rows.filter(has_text=re.compile(r"^\s*hello\s*$"))).to_have_count(1)
             expect(rows.filter(has_text="$ echo hello")).to_have_count(1)
+            # The sign-in page, the home page and the terminal all worked under the Content-Security-Policy.
+            assert refusals == []
     finally:
         sandboxes_stop(learner)

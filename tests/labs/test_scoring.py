@@ -8,9 +8,9 @@ from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from labs.format import Scoring
-from labs.models import Attempt, HintReveal
+from labs.models import Attempt, HintReveal, LabSandbox
 from labs.scoring import attempt_points
-from labs.selectors import lab_progress_for
+from labs.selectors import lab_progress_for, lab_sandbox_for
 from labs.services import LabRefused, attempt_grade, attempt_request, hint_reveal, labs_load
 from sandbox.models import Sandbox
 
@@ -33,10 +33,13 @@ def test_partial_credit_is_a_share_of_the_step_and_penalties_never_go_below_zero
 
 @pytest.fixture
 def sandbox(db, learner, practice_lab) -> Sandbox:
+    """A lab sandbox as lab_start records it (the row and its tie to the lab), without a container behind it."""
     now = timezone.now()
-    return Sandbox.objects.create(owner=learner, lab_slug="practice", image="sandcloud/workstation:1", memory_mb=256,
-                                  cpus=0.5, pids_limit=256, uid=20001, state=Sandbox.State.RUNNING,
-                                  container_id="not-started", expires_at=now + timedelta(hours=1))
+    sandbox = Sandbox.objects.create(owner=learner, lab_slug="practice", image="sandcloud/workstation:1",
+                                     memory_mb=256, cpus=0.5, pids_limit=256, uid=20001, state=Sandbox.State.RUNNING,
+                                     container_id="not-started", expires_at=now + timedelta(hours=1))
+    LabSandbox.objects.create(sandbox=sandbox, lab=practice_lab, step=practice_lab.steps.get(position=1))
+    return sandbox
 
 
 def _finished(learner, step, status, points=0, **fields) -> Attempt:
@@ -89,6 +92,21 @@ def test_a_second_check_is_refused_while_one_is_running(learner, sandbox, practi
     attempt_request(user=learner, sandbox=sandbox, step=step)
     with pytest.raises(LabRefused, match="already running"):
         attempt_request(user=learner, sandbox=sandbox, step=step)
+
+
+def test_a_sandbox_the_lab_did_not_start_cannot_be_checked(learner, practice_lab):
+    # Given a sandbox labelled with the lab but started elsewhere, as the JSON API used to make them: the platform's
+    # limits instead of the lab's, and without the step's setup
+    sandbox = Sandbox.objects.create(owner=learner, lab_slug="practice", image="sandcloud/workstation:1",
+                                     memory_mb=256, cpus=0.5, pids_limit=256, uid=20002, state=Sandbox.State.RUNNING,
+                                     container_id="not-started", expires_at=timezone.now() + timedelta(hours=2))
+    step = practice_lab.steps.get(slug="make-file")
+
+    with pytest.raises(LabRefused, match="not started from this lab's page"):
+        attempt_request(user=learner, sandbox=sandbox, step=step)
+
+    assert not Attempt.objects.filter(user=learner).exists()
+    assert lab_sandbox_for(user=learner, lab=practice_lab) is None  # nor does the lab page offer it
 
 
 def test_nobody_can_check_someone_elses_sandbox(other_learner, sandbox, practice_lab):

@@ -1,7 +1,9 @@
 """The benchmark's arithmetic: percentiles, /proc parsing, MARK latency and target verdicts."""
 import pytest
 
-from sandbox.benchmarks import mark_latency_ms, parse_meminfo, parse_meminfo_like, percentile, summarize, verdicts
+from sandbox.benchmarks.host import parse_meminfo, parse_meminfo_like
+from sandbox.benchmarks.results import percentile, summarize, verdicts
+from sandbox.benchmarks.sandbox import mark_latency_ms
 
 
 def test_median_of_an_odd_sample_is_its_middle_value():

@@ -8,10 +8,14 @@ from pathlib import Path
 
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.conf import settings
 from django.test import Client
 
 from config.asgi import application
-from sandbox import services
+from config.websockets import (CLOSE_TOO_MANY_SOCKETS, CLOSE_TOO_SLOW, SCOPE_KEY, UNSENT_HARD_LIMIT,
+                               sockets_open)
+from sandbox import consumers, services
+from sandbox.engine.streams import log_followers
 from tests.conftest import run_in
 
 ORIGIN = b"http://127.0.0.1"
@@ -138,23 +142,77 @@ def test_staff_who_teach_nobody_here_cannot_watch(start_sandbox, learner, staff_
 
 
 def test_the_learners_instructor_watches_read_only_and_their_keystrokes_do_nothing(start_sandbox, learner,
-                                                                                   instructor):
+                                                                                   instructor, monkeypatch):
+    # tmux's read-only attach would hide a consumer that forwarded the watcher's input. Attach the watcher writable,
+    # so only the consumer's own drop stands between their keystrokes and the learner's shell.
+    monkeypatch.setattr(consumers, "WATCHER_TMUX", consumers.OWNER_TMUX)
     sandbox = start_sandbox(learner)
-    communicator = terminal(sandbox.pk, user=instructor)
+    watcher, owner = terminal(sandbox.pk, user=instructor), terminal(sandbox.pk, user=learner)
 
     async def scenario():
-        connected, _ = await communicator.connect(timeout=10)
+        connected, _ = await watcher.connect(timeout=10)
         assert connected
-        notice = await read_until(communicator, b"read-only")
-        await communicator.send_to(bytes_data=b"touch /home/learner/staff-was-here\r")
-        await communicator.send_to(text_data=json.dumps({"type": "input", "data": "touch /home/learner/x2\r"}))
-        await asyncio.sleep(0.5)
-        await communicator.disconnect()
-        return notice
+        await read_until(watcher, b"read-only")
+        await watcher.send_to(bytes_data=b"touch /home/learner/staff-was-here\r")
+        await watcher.send_to(text_data=json.dumps({"type": "input", "data": "touch /home/learner/x2\r"}))
+        # Then the owner types into the same tmux session: once their command has answered, anything the watcher's
+        # keystrokes could have started in that shell has run before it.
+        await owner.connect(timeout=10)
+        await read_until(owner, b"learner@sandbox")
+        await owner.send_to(bytes_data=b"echo $((6*7))-after-the-watcher\r")
+        await read_until(owner, b"42-after-the-watcher")
+        await owner.disconnect()
+        await watcher.disconnect()
 
     async_to_sync(scenario)()
     exit_code, _ = run_in(sandbox, "test -e ~/staff-was-here || test -e ~/x2")
     assert exit_code == 1
+
+
+def test_a_learner_with_every_socket_in_use_is_refused_one_more_and_another_learner_is_not(
+        start_sandbox, learner, other_learner):
+    sandbox, theirs = start_sandbox(learner), start_sandbox(other_learner)
+    cap = settings.SANDCLOUD["SOCKETS_PER_USER"]
+    held = [stream(sandbox.pk, user=learner) for _ in range(cap)]
+    one_more, others, again = terminal(sandbox.pk, user=learner), stream(theirs.pk, user=other_learner), \
+        stream(sandbox.pk, user=learner)
+
+    async def scenario():
+        for communicator in held:
+            connected, _ = await communicator.connect(timeout=10)
+            assert connected
+        refused = await close_code(one_more)
+        counted = sockets_open(user_id=learner.pk)
+        others_connected, _ = await others.connect(timeout=10)
+        others_state = json.loads(await others.receive_from(timeout=10))
+        await others.disconnect()
+        # Closing one of the learner's sockets gives its place to the next.
+        await held.pop().disconnect()
+        again_connected, _ = await again.connect(timeout=10)
+        first_message = json.loads(await again.receive_from(timeout=10))
+        for communicator in [*held, again]:
+            await communicator.disconnect()
+        return refused, counted, others_connected, others_state, again_connected, first_message
+
+    refused, counted, others_connected, others_state, again_connected, first_message = async_to_sync(scenario)()
+    assert refused == CLOSE_TOO_MANY_SOCKETS
+    assert counted == cap  # the refused socket took no place
+    assert others_connected and others_state["type"] in ("event", "state")
+    assert again_connected and first_message["type"] in ("event", "state")
+    assert sockets_open(user_id=learner.pk) == 0 and sockets_open(user_id=other_learner.pk) == 0
+
+
+def test_a_socket_whose_client_stopped_reading_long_ago_is_closed_as_too_slow(start_sandbox, learner):
+    """What daphne holds unsent is read from its transport; here the probe reports a backlog past the hard limit."""
+    sandbox = start_sandbox(learner)
+
+    async def backlogged(scope, receive, send):
+        probe = {SCOPE_KEY: lambda: UNSENT_HARD_LIMIT + 1}
+        return await application({**scope, **probe}, receive, send)
+
+    communicator = WebsocketCommunicator(backlogged, f"/ws/sandboxes/{sandbox.pk}/stream/",
+                                         headers=headers_for(user=learner))
+    assert async_to_sync(close_code)(communicator) == CLOSE_TOO_SLOW
 
 
 def test_a_stopped_sandbox_says_so_instead_of_opening_a_terminal(start_sandbox, learner):
@@ -196,6 +254,33 @@ def test_the_stream_replays_provisioning_steps_and_carries_the_container_log(sta
     assert any(m["type"] == "state" and m["state"] == "running" for m in messages)
     boot_lines = [line for m in messages if m["type"] == "log" for line in m["lines"]]
     assert any(line.startswith("sandbox ready: Linux") for line in boot_lines)
+
+
+def test_two_pages_on_one_sandbox_share_one_engine_log_stream_and_both_get_every_line(start_sandbox, learner):
+    sandbox = start_sandbox(learner)
+    first, second = stream(sandbox.pk, user=learner), stream(sandbox.pk, user=learner)
+
+    def has_line(text):
+        return lambda ms: any(m["type"] == "log" and any(text in line for line in m["lines"]) for m in ms)
+
+    async def scenario():
+        seen_first, seen_second = [], []
+        await first.connect(timeout=10)
+        await read_json_until(first, seen_first, has_line("sandbox ready: Linux"))
+        # The page that joins later is replayed the log's tail from the shared stream.
+        await second.connect(timeout=10)
+        await read_json_until(second, seen_second, has_line("sandbox ready: Linux"))
+        followed = list(log_followers().logs)
+        await sync_to_async(run_in)(sandbox, "echo shared-line > /proc/1/fd/1")
+        await read_json_until(first, seen_first, has_line("shared-line"))
+        await read_json_until(second, seen_second, has_line("shared-line"))
+        await first.disconnect()
+        await second.disconnect()
+        return followed, list(log_followers().logs)
+
+    followed, after = async_to_sync(scenario)()
+    assert followed == [sandbox.container_id]
+    assert after == []  # the last page to leave closed the stream
 
 
 def test_a_process_killed_for_memory_is_reported_as_out_of_memory(start_sandbox, learner):

@@ -3,8 +3,8 @@ import ipaddress
 
 import pytest
 
-from sandbox.policy import (ContainerSpec, Limits, PolicyError, Quota, check_capabilities, hardened_create_kwargs,
-                            quota_refusal, subnet_candidates)
+from sandbox.policy import (LEARNER_OOM_SCORE_ADJ, ContainerSpec, Limits, PolicyError, Quota, check_capabilities,
+                            hardened_create_kwargs, memory_budget_mb, quota_refusal, subnet_candidates)
 
 
 def spec(**overrides) -> ContainerSpec:
@@ -49,27 +49,50 @@ def test_gvisor_sandboxes_have_no_network():
     assert "network" not in kwargs
 
 
-def test_capabilities_outside_the_allow_list_are_refused_in_plain_words():
-    with pytest.raises(PolicyError, match="SYS_ADMIN"):
-        check_capabilities(["cap_net_bind_service", "SYS_ADMIN"])
+def test_every_capability_is_refused_in_plain_words_even_the_once_allowed_ones():
+    # A learner process runs as an ordinary uid under no-new-privileges: an added capability could never take effect.
+    for capabilities in (["NET_BIND_SERVICE"], ["cap_net_raw", "kill"], ["SYS_ADMIN"]):
+        with pytest.raises(PolicyError, match="cannot be given capabilities"):
+            check_capabilities(capabilities)
+    assert check_capabilities([]) == ()
 
 
-def test_allowed_capabilities_are_normalised():
-    assert check_capabilities(["cap_net_raw", "NET_RAW", "kill"]) == ("KILL", "NET_RAW")
+def test_learner_containers_are_the_oom_killers_first_choice_and_carry_their_uid():
+    kwargs = hardened_create_kwargs(spec())
+    assert kwargs["oom_score_adj"] == LEARNER_OOM_SCORE_ADJ == 1000
+    assert kwargs["labels"] == {"sandcloud.instance": "t", "sandcloud.uid": "20001"}
+
+
+QUOTA = Quota(per_learner=2, per_host=10, memory_budget_mb=1024)
 
 
 def test_quota_refuses_a_learner_at_their_limit():
-    message = quota_refusal(quota=Quota(per_learner=2, per_host=10), learner_active=2, host_active=3)
+    message = quota_refusal(quota=QUOTA, learner_active=2, host_active=3, memory_committed_mb=0,
+                            memory_requested_mb=256)
     assert "Stop one before starting another" in message
 
 
 def test_quota_refuses_when_the_host_is_full():
-    message = quota_refusal(quota=Quota(per_learner=2, per_host=10), learner_active=0, host_active=10)
+    message = quota_refusal(quota=QUOTA, learner_active=0, host_active=10, memory_committed_mb=0,
+                            memory_requested_mb=256)
     assert "capacity" in message
 
 
+def test_quota_refuses_a_sandbox_whose_memory_would_pass_the_budget():
+    message = quota_refusal(quota=QUOTA, learner_active=0, host_active=3, memory_committed_mb=800,
+                            memory_requested_mb=256)
+    assert message == ("Sandcloud does not have enough memory free for another sandbox right now. "
+                       "Please try again in a few minutes.")
+
+
 def test_quota_allows_a_sandbox_that_fits():
-    assert quota_refusal(quota=Quota(per_learner=2, per_host=10), learner_active=1, host_active=9) is None
+    assert quota_refusal(quota=QUOTA, learner_active=1, host_active=9, memory_committed_mb=768,
+                         memory_requested_mb=256) is None
+
+
+def test_the_memory_budget_is_the_parent_limit_times_the_overcommit_factor():
+    assert memory_budget_mb(parent_memory_mb=18_000, overcommit=4.0) == 72_000
+    assert memory_budget_mb(parent_memory_mb=1000, overcommit=0.512) == 512
 
 
 def test_learner_subnets_come_from_the_project_range_stable_per_name():

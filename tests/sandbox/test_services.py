@@ -257,3 +257,117 @@ def test_an_install_never_claims_or_drains_another_installs_warm_containers(star
     # Then the foreign container was neither claimed nor drained.
     assert not sandbox.from_warm_pool and sandbox.container_id != foreign.container_id
     assert WarmContainer.objects.filter(pk=foreign.pk).exists()
+
+
+@pytest.mark.parametrize("stop_progress", ["container removed", "container killed"])
+def test_a_learners_stop_during_the_reapers_pass_ends_stopped_not_failed(start_sandbox, learner, monkeypatch,
+                                                                         stop_progress):
+    # Given a running sandbox, and a learner whose stop lands after the reaper read the running rows but before it
+    # listed the engine's containers (the stop has moved the row to stopping and is taking the container down).
+    sandbox = start_sandbox(learner)
+    docker = engine()
+    list_containers = docker.managed_containers
+
+    def stop_then_list():
+        stopping = Sandbox.objects.get(pk=sandbox.pk)
+        assert services._transition(stopping, State.STOPPING, message="Stopping your sandbox")
+        if stop_progress == "container removed":
+            docker.remove(sandbox.container_id)
+        else:
+            docker.api.kill(sandbox.container_id)
+        return list_containers()
+
+    monkeypatch.setattr(docker, "managed_containers", stop_then_list)
+    # When the reaper runs, and then the learner's stop finishes.
+    counts = services.sandbox_reap()
+    monkeypatch.undo()
+    services.sandbox_stop(sandbox_id=sandbox.pk)
+    # Then the learner sees the stop they asked for, not a failure.
+    sandbox.refresh_from_db()
+    assert counts["dead"] == 0
+    assert sandbox.state == State.STOPPED and sandbox.failure_reason == ""
+    assert engine().state(sandbox.container_id) is None
+
+
+def test_the_reaper_leaves_a_start_that_finished_while_it_was_abandoning_it(transactional_db, docker_engine, learner,
+                                                                            monkeypatch):
+    # Given a start that looked stuck to the reaper, whose worker finishes it just before the reaper acts.
+    monkeypatch.setitem(settings.SANDCLOUD, "PROVISION_STUCK_SECONDS", 0)
+    sandbox = Sandbox.objects.create(owner=learner, image=settings.SANDCLOUD["WORKSTATION_IMAGE"], memory_mb=64,
+                                     cpus=0.2, pids_limit=32, uid=24991, state=State.PROVISIONING,
+                                     expires_at=timezone.now() + timedelta(hours=1))
+    abandon = services._abandon
+
+    def finish_then_abandon(seen):
+        services.sandbox_provision(sandbox_id=sandbox.pk)
+        return abandon(seen)
+
+    monkeypatch.setattr(services, "_abandon", finish_then_abandon)
+    try:
+        # When the reaper runs.
+        services.sandbox_reap()
+        # Then the learner keeps their running sandbox and its container.
+        sandbox.refresh_from_db()
+        assert sandbox.state == State.RUNNING, sandbox.failure_reason
+        assert engine().state(sandbox.container_id).running
+    finally:
+        services.sandbox_stop(sandbox_id=sandbox.pk)
+
+
+def test_the_reaper_attaches_a_claimed_warm_container_whose_attach_was_lost(start_sandbox, learner, monkeypatch):
+    from sandbox import tasks
+
+    # Given a warm claim whose attach task never reached a worker (the broker lost it).
+    monkeypatch.setitem(settings.SANDCLOUD, "WARM_POOL_SIZE", 1)
+    assert services.warm_pool_fill() == 1
+    monkeypatch.setattr(tasks.sandbox_attach_task, "apply_async", lambda *args, **kwargs: None)
+    sandbox = start_sandbox(learner)
+    assert sandbox.from_warm_pool
+    pool_network = f"sandcloud-{INSTANCE}-pool"
+    attrs = engine().api.inspect_container(sandbox.container_id)
+    assert list(attrs["NetworkSettings"]["Networks"]) == [pool_network]
+    # When the reaper runs once the claim is older than its attach could take.
+    monkeypatch.setitem(settings.SANDCLOUD, "ORPHAN_GRACE_SECONDS", 0)
+    counts = services.sandbox_reap()
+    # Then the container is on the learner's own network under the sandbox's name, and still the learner's.
+    attrs = engine().api.inspect_container(sandbox.container_id)
+    assert attrs["Name"] == "/" + container_name(INSTANCE, sandbox.pk)
+    assert list(attrs["NetworkSettings"]["Networks"]) == [learner_network_name(INSTANCE, learner.pk)]
+    assert counts["attached"] == 1
+    sandbox.refresh_from_db()
+    assert sandbox.state == State.RUNNING
+    assert run_in(sandbox, "whoami")[1].strip() == "learner"
+    # And a later pass finds nothing left to repair.
+    assert services.sandbox_reap()["attached"] == 0
+
+
+def test_the_reaper_leaves_a_fresh_claim_to_its_own_attach_task(start_sandbox, learner, monkeypatch):
+    from sandbox import tasks
+
+    # Given a claim made a moment ago whose attach task is still on its way.
+    monkeypatch.setitem(settings.SANDCLOUD, "WARM_POOL_SIZE", 1)
+    monkeypatch.setitem(settings.SANDCLOUD, "ORPHAN_GRACE_SECONDS", 3600)
+    assert services.warm_pool_fill() == 1
+    monkeypatch.setattr(tasks.sandbox_attach_task, "apply_async", lambda *args, **kwargs: None)
+    sandbox = start_sandbox(learner)
+    # When the reaper runs, it does not race that task.
+    assert services.sandbox_reap()["attached"] == 0
+    assert engine().api.inspect_container(sandbox.container_id)["Name"] != "/" + container_name(INSTANCE, sandbox.pk)
+
+
+def test_a_warm_claim_while_the_broker_is_away_still_hands_the_learner_their_sandbox(start_sandbox, learner,
+                                                                                     monkeypatch):
+    from config.processes import free_port
+    from tests.workers.conftest import celery_broker_use
+
+    # Given a warm container, and a broker nobody answers at (Redis restarting).
+    monkeypatch.setitem(settings.SANDCLOUD, "WARM_POOL_SIZE", 1)
+    assert services.warm_pool_fill() == 1
+    with celery_broker_use(f"redis://127.0.0.1:{free_port()}/0", eager=False):
+        # When a learner's request claims it, its follow-up tasks cannot be queued.
+        sandbox = start_sandbox(learner)
+    # Then the learner has their running sandbox, and the reaper does the attach the lost task would have done.
+    assert sandbox.from_warm_pool and run_in(sandbox, "whoami")[1].strip() == "learner"
+    monkeypatch.setitem(settings.SANDCLOUD, "ORPHAN_GRACE_SECONDS", 0)
+    assert services.sandbox_reap()["attached"] == 1
+    assert engine().api.inspect_container(sandbox.container_id)["Name"] == "/" + container_name(INSTANCE, sandbox.pk)

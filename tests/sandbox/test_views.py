@@ -179,3 +179,51 @@ def test_pages_never_show_raw_template_syntax(start_sandbox, learner):
     for url in ("/", f"/sandboxes/{sandbox.pk}/", f"/sandboxes/{sandbox.pk}/status/", "/sandboxes/rows/"):
         html = client.get(url).content.decode()
         assert "{#" not in html and "{%" not in html and "#}" not in html, url
+
+
+def test_a_start_naming_a_lab_is_refused_and_lands_on_the_labs_page(client_of, learner, db):
+    # A page left open from before the form stopped offering it still posts the lab (here: gVisor's, asking for runc)
+    response = client_of(learner).post(reverse("sandbox-start"), {"runtime": "runc", "lab": "containers-vs-gvisor"},
+                                       follow=True)
+
+    assert response.redirect_chain[0][0] == "/labs/containers-vs-gvisor/"
+    assert "starts from the lab&#x27;s page" in response.content.decode()
+    assert not Sandbox.objects.filter(owner=learner).exists()
+
+
+def test_a_lab_sandboxs_page_starts_its_next_sandbox_from_the_lab(client_of, lab_sandbox_of, learner):
+    sandbox = lab_sandbox_of(learner, "containers-are-processes")
+
+    page = client_of(learner).get(reverse("sandbox-detail", args=[sandbox.pk])).content.decode()
+
+    assert 'action="/labs/containers-are-processes/start/"' in page
+    assert 'name="lab"' not in page and 'action="/sandboxes/start/"' not in page
+
+
+def test_a_plain_sandboxs_page_starts_its_next_sandbox_with_the_same_runtime(client_of, start_sandbox, learner):
+    sandbox = start_sandbox(learner)
+
+    page = client_of(learner).get(reverse("sandbox-detail", args=[sandbox.pk])).content.decode()
+
+    assert 'action="/sandboxes/start/"' in page and 'name="runtime" value="runc"' in page
+    assert 'name="lab"' not in page
+
+
+@pytest.fixture
+def lab_sandbox_of(transactional_db, docker_engine):
+    from labs.models import Lab
+    from labs.services import lab_start, labs_load
+    from sandbox import services
+    from sandbox.states import ACTIVE
+
+    labs_load()
+    started = []
+
+    def start(user, slug):
+        sandbox = lab_start(user=user, lab=Lab.objects.get(slug=slug))
+        started.append(sandbox.pk)
+        return sandbox
+
+    yield start
+    for sandbox in Sandbox.objects.filter(pk__in=started, state__in=ACTIVE):
+        services.sandbox_stop(sandbox_id=sandbox.pk)

@@ -9,11 +9,6 @@ from sandbox.events import redis_client
 from sandbox.models import Sandbox
 from tests.conftest import run_in
 
-# Reserved for documentation (RFC 5737) and never routed on the internet: if a sandbox could reach "outside", a probe
-# to this address still goes nowhere.
-OUTSIDE_ADDRESS = "192.0.2.1"
-
-
 def inspect(sandbox: Sandbox) -> dict:
     return engine().api.inspect_container(sandbox.container_id)
 

@@ -6,6 +6,9 @@ import secrets
 import pytest
 from django.conf import settings
 
+from sandbox import services
+from sandbox.engine.docker import engine
+from sandbox.models import Sandbox
 from tests.conftest import run_in
 
 from .observe import assert_host_and_bystander_answer, inspect
@@ -17,11 +20,12 @@ def test_the_root_filesystem_cannot_be_written_even_where_unix_permissions_allow
     sandbox = start_sandbox(learner)
 
     # /var/tmp is world-writable in Debian: only a read-only root filesystem stops this first write.
-    _, output = run_in(sandbox, "for path in /var/tmp/x /usr/local/bin/x /etc/x /x; do touch $path; done; "
-                                "grep ' / ' /proc/self/mounts", timeout=10)
+    _, output = run_in(sandbox, "for path in /var/tmp/x /usr/local/bin/x /etc/x /x; do touch $path; done", timeout=10)
+    # A separate exec: stderr and stdout of one exec can arrive interleaved in either order.
+    _, mounts = run_in(sandbox, "grep ' / ' /proc/self/mounts", timeout=10)
 
     assert output.count("Read-only file system") == 4, output
-    root_mount_options = output.strip().splitlines()[-1].split()[3].split(",")
+    root_mount_options = mounts.strip().splitlines()[-1].split()[3].split(",")
     assert "ro" in root_mount_options
     assert_host_and_bystander_answer(bystander)
 
@@ -69,4 +73,17 @@ def test_no_host_secret_or_host_environment_reaches_the_sandbox(start_sandbox, l
             assert name not in seen and value not in seen
         for secret in (settings.SECRET_KEY, settings.REDIS_URL, str(settings.DATABASES["default"]["NAME"])):
             assert secret not in seen
+    assert_host_and_bystander_answer(bystander)
+
+
+def test_a_sandbox_asking_for_a_capability_is_refused_and_nothing_is_made(start_sandbox, learner, bystander):
+    # NET_BIND_SERVICE was on the old allow-list, yet as an ordinary uid under no-new-privileges the learner never held
+    # it (only the bounding set did): a declared capability is refused rather than promised and never granted.
+    containers = {c.id for c in engine().managed_containers()}
+
+    with pytest.raises(services.SandboxError, match=r"cannot be given capabilities \(NET_BIND_SERVICE\)"):
+        services.sandbox_request(owner=learner, capabilities=["NET_BIND_SERVICE"])
+
+    assert not Sandbox.objects.filter(owner=learner).exists()
+    assert {c.id for c in engine().managed_containers()} == containers
     assert_host_and_bystander_answer(bystander)

@@ -7,10 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from django.conf import settings
+
 from sandbox import services
-from sandbox.engine.docker import engine
+from sandbox.engine.cgroups import CGROUP_ROOT, ParentCgroup, host_memory_mb, parent_cgroup_limits
+from sandbox.engine.docker import DockerEngine, engine
+from sandbox.engine.images import LEARNER_GID
 from sandbox.models import Sandbox
-from sandbox.policy import Limits
+from sandbox.policy import ContainerSpec, Limits, labels_for
 from tests.conftest import run_in
 
 from .observe import assert_host_and_bystander_answer, cgroup_file, inspect
@@ -60,9 +64,11 @@ def _oom_kills(sandbox: Sandbox) -> int:
 def test_a_sandbox_whose_workstation_process_runs_out_of_memory_ends_failed_saying_so(start_sandbox, learner):
     sandbox = start_sandbox(learner, limits=Limits(memory_mb=96))
 
-    # Make the workstation's main process the OOM killer's first choice, then fill the memory-backed home, /tmp and
-    # /dev/shm (64 + 32 + 32 MB) past the 96 MB limit: memory no process owns, so the container itself dies of it.
-    run_in(sandbox, "echo 1000 > /proc/$(pgrep -fx 'sleep infinity')/oom_score_adj && "
+    # Every learner process starts as the OOM killer's first choice (1000): lower all but the workstation's main process
+    # to 0, the least a learner may, then fill the memory-backed home, /tmp and /dev/shm (64 + 32 + 32 MB) past the
+    # 96 MB limit: memory no process owns, so the container itself dies of it.
+    lower_the_others = "for p in $(pgrep -v -fx 'sleep infinity'); do echo 0 >/proc/$p/oom_score_adj; done 2>/dev/null"
+    run_in(sandbox, f"{lower_the_others}; "
                     "for dir in /home/learner /tmp /dev/shm; do dd if=/dev/zero of=$dir/fill bs=1M count=64; done",
            timeout=30)
     deadline = time.monotonic() + 10
@@ -142,3 +148,69 @@ def test_an_output_flood_keeps_the_container_log_within_its_rotation_cap(start_s
     assert len(logs) == limits.log_max_files  # it rotated…
     assert on_disk <= cap + limits.log_max_files * 64 * 1024  # …and kept no more than max-file × max-size
     assert_host_and_bystander_answer(bystander)
+
+
+def test_every_sandbox_runs_under_the_shared_parent_cgroup_whose_limits_stay_below_the_hosts(start_sandbox, learner):
+    sandbox = start_sandbox(learner)
+    parent = engine().parent
+
+    own_memory_cgroup = cgroup_file(sandbox, "memory", "memory.limit_in_bytes").parent
+
+    assert parent.name == settings.SANDCLOUD["SANDBOXES_CGROUP"]["name"]  # "sandcloud" unless an operator renamed it
+    assert inspect(sandbox)["HostConfig"]["CgroupParent"] == f"/{parent.name}"
+    assert own_memory_cgroup.parent == CGROUP_ROOT / "memory" / parent.name
+    limits = parent_cgroup_limits(parent, version="1")
+    assert int(limits["memory.limit_in_bytes"]) == parent.memory_mb * MB < host_memory_mb() * MB
+    assert int(limits["pids.max"]) == parent.pids < int(Path("/proc/sys/kernel/pid_max").read_text())
+    assert int(limits["cpu.cfs_quota_us"]) == int(parent.cpus * int(limits["cpu.cfs_period_us"])) > 0
+
+
+@pytest.fixture
+def small_parent(docker_engine):
+    """A parent cgroup of this test's own (64 MB), never the real one, and an engine that starts containers under it."""
+    instance = settings.SANDCLOUD["INSTANCE"]
+    parent = ParentCgroup(name=f"sandcloud-test-{instance}", memory_mb=64, cpus=1, pids=128)
+    test_engine = DockerEngine(url=settings.SANDCLOUD["DOCKER_URL"], timeout=30, instance=instance, parent=parent)
+    yield test_engine
+    for summary in docker_engine.api.containers(all=True, filters={"label": f"sandcloud.instance={instance}"}):
+        if docker_engine.api.inspect_container(summary["Id"])["HostConfig"]["CgroupParent"] == parent.docker_path:
+            docker_engine.remove(summary["Id"])
+    for directory in CGROUP_ROOT.glob(f"*/{parent.name}"):  # runc made it in every hierarchy
+        for _ in range(50):
+            try:
+                directory.rmdir()
+                break
+            except OSError:  # the removed container's own cgroup may linger for a moment
+                time.sleep(0.1)
+
+
+def test_the_parent_limit_kills_a_container_whose_own_limit_is_higher_than_what_is_left(small_parent, bystander):
+    instance = settings.SANDCLOUD["INSTANCE"]
+    # Its own limit (256 MB) allows the 100 MB it writes; only the parent's 64 MB for all its containers does not.
+    spec = ContainerSpec(name=f"sandcloud-{instance}-parent-test", image=settings.SANDCLOUD["WORKSTATION_IMAGE"],
+                         uid=services._free_uid(services.COLD_UIDS), gid=LEARNER_GID, labels=labels_for(instance),
+                         limits=Limits(memory_mb=256),
+                         command=("python3", "-c", "b = b'x' * (100 << 20); print('survived', len(b))"))
+
+    container_id = small_parent.run(spec)
+    exit_code = small_parent.api.wait(container_id, timeout=60)["StatusCode"]
+
+    attrs = small_parent.api.inspect_container(container_id)
+    assert attrs["HostConfig"]["CgroupParent"] == "/" + small_parent.parent.name
+    assert attrs["HostConfig"]["Memory"] == 256 * MB
+    assert int(parent_cgroup_limits(small_parent.parent, version="1")["memory.limit_in_bytes"]) == 64 * MB
+    assert exit_code == 137, small_parent.api.logs(container_id)
+    assert b"survived" not in small_parent.api.logs(container_id)
+    assert_host_and_bystander_answer(bystander)
+
+
+def test_learner_processes_are_the_oom_killers_first_choice_and_cannot_make_themselves_less_so(start_sandbox,
+                                                                                               learner):
+    sandbox = start_sandbox(learner)
+
+    _, scores = run_in(sandbox, "for pid in 1 $(pgrep -o tmux) $$; do cat /proc/$pid/oom_score_adj; done", timeout=5)
+    code, output = run_in(sandbox, "echo -1 > /proc/self/oom_score_adj", timeout=5)
+
+    assert inspect(sandbox)["HostConfig"]["OomScoreAdj"] == 1000
+    assert scores.split() == ["1000"] * 3  # the container's init, the workstation's tmux and an exec'd shell
+    assert code != 0 and "Permission denied" in output

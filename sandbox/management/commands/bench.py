@@ -1,14 +1,18 @@
-"""Benchmarks: `manage.py bench sandbox` (start-to-prompt, echo, log latency) and `manage.py bench density`."""
+"""Benchmarks: `manage.py bench sandbox` (start-to-prompt, echo, log latency), `bench density` and `bench dashboard`."""
 import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from sandbox.benchmarks import BenchError, bench_density, bench_sandbox
+from cohorts.benchmarks import bench_dashboard
+from sandbox.benchmarks import BenchError
+from sandbox.benchmarks.density import bench_density
+from sandbox.benchmarks.sandbox import bench_sandbox
 from sandbox.engine.docker import EngineError
 
 
 class Command(BaseCommand):
-    help = "Measure sandboxes end to end through the real web server, Celery worker and Docker Engine."
+    help = ("Measure sandboxes end to end through the real web server, Celery worker and Docker Engine, and the "
+            "instructor dashboard's reads.")
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
@@ -29,6 +33,14 @@ class Command(BaseCommand):
         density.add_argument("--settle", type=float, default=10, help="seconds to let them go idle before measuring")
         density.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
+        # Each app keeps its own benchmark (the dashboard's is cohorts/benchmarks.py); this command only dispatches.
+        dashboard = sub.add_parser("dashboard", help="queries and time of one read of a cohort's progress matrix")
+        dashboard.add_argument("--learners", type=int, default=200)
+        dashboard.add_argument("--labs", type=int, default=3)
+        dashboard.add_argument("--steps", type=int, default=3, help="steps per lab")
+        dashboard.add_argument("--reads", type=int, default=10, help="timed reads of each kind")
+        dashboard.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
     def handle(self, *args, action, **options):
         progress = (lambda line: self.stderr.write(line)) if options["verbosity"] >= 1 else (lambda line: None)
         try:
@@ -36,6 +48,9 @@ class Command(BaseCommand):
                 result = bench_sandbox(runs=options["runs"], warmup=options["warmup"],
                                        echo_samples=options["echo_samples"], log_samples=options["log_samples"],
                                        pool_size=options["pool_size"], progress=progress)
+            elif action == "dashboard":
+                result = bench_dashboard(learners=options["learners"], labs=options["labs"], steps=options["steps"],
+                                         reads=options["reads"], progress=progress)
             else:
                 learners = options["learners"] or max(1, -(-options["count"] // 50))
                 result = bench_density(count=options["count"], learners=learners,

@@ -24,7 +24,7 @@ class Command(BaseCommand):
 
         start = sub.add_parser("start", help="start a sandbox for a user and wait until it runs")
         start.add_argument("--user", required=True)
-        start.add_argument("--lab", default="")
+        start.add_argument("--lab", default="", help="refused: `manage.py labs start` starts a lab's sandbox")
         start.add_argument("--runtime", choices=Runtime.values, default=Runtime.RUNC)
 
         listing = sub.add_parser("list", help="list sandboxes (active ones unless --all)")
@@ -63,7 +63,10 @@ class Command(BaseCommand):
         owner = get_user_model().objects.filter(username=user).first()
         if owner is None:
             raise CommandError(f"No user named {user!r}.")
-        sandbox = services.sandbox_request(owner=owner, lab_slug=lab, runtime=runtime)
+        if lab:
+            # Only the labs app gives a sandbox the lab's environment and setup, and only such a sandbox is graded.
+            raise CommandError(f"A lab's sandbox starts with `manage.py labs start --user {user} --lab {lab}`.")
+        sandbox = services.sandbox_request(owner=owner, runtime=runtime)
         deadline = time.monotonic() + 2
         while sandbox.state == State.REQUESTED and time.monotonic() < deadline:
             time.sleep(0.1)  # a running worker picks the request up within milliseconds

@@ -1,0 +1,105 @@
+"""What the host says about itself: machine facts, /proc/meminfo, container cgroups, shim and daemon memory."""
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+from django.db import connections
+
+from ..engine.docker import engine
+
+
+def parse_meminfo(text: str) -> dict[str, int]:
+    """/proc/meminfo as bytes per field."""
+    fields = {}
+    for line in text.splitlines():
+        name, _, rest = line.partition(":")
+        parts = rest.split()
+        if parts and parts[0].isdigit():
+            fields[name.strip()] = int(parts[0]) * (1024 if parts[1:2] == ["kB"] else 1)
+    return fields
+
+
+# --- machine facts ---------------------------------------------------------------------------------------------------
+
+def machine_facts() -> dict:
+    info = {}
+    try:
+        raw = engine().client.info()
+        info = {"docker_version": raw.get("ServerVersion"), "storage_driver": raw.get("Driver"),
+                "cgroup_driver": raw.get("CgroupDriver"), "cgroup_version": raw.get("CgroupVersion")}
+    except Exception:  # noqa: BLE001 - facts are a courtesy
+        pass
+    meminfo = parse_meminfo(Path("/proc/meminfo").read_text())
+    return {"cpu_count": os.cpu_count(), "memory_total_mb": round(meminfo.get("MemTotal", 0) / 2**20),
+            "kernel": platform.release(), "python": platform.python_version(),
+            "database": connections["default"].vendor, **info}
+
+
+def mem_available() -> int:
+    return parse_meminfo(Path("/proc/meminfo").read_text())["MemAvailable"]
+
+def cgroup_memory(container_id: str) -> dict[str, int] | None:
+    """usage_in_bytes and rss+cache from the container's cgroup (v1, cgroupfs driver; v2 as a fallback)."""
+    for base in (Path("/sys/fs/cgroup/memory/docker") / container_id, Path("/sys/fs/cgroup/docker") / container_id,
+                 Path("/sys/fs/cgroup/system.slice") / f"docker-{container_id}.scope"):
+        if (base / "memory.usage_in_bytes").exists():
+            stat = parse_meminfo_like((base / "memory.stat").read_text())
+            return {"usage": int((base / "memory.usage_in_bytes").read_text()), "rss": stat.get("total_rss", 0),
+                    "cache": stat.get("total_cache", 0), "kernel": _read_int(base / "memory.kmem.usage_in_bytes")}
+        if (base / "memory.current").exists():
+            stat = parse_meminfo_like((base / "memory.stat").read_text())
+            return {"usage": int((base / "memory.current").read_text()), "rss": stat.get("anon", 0),
+                    "cache": stat.get("file", 0), "kernel": stat.get("kernel", 0)}
+    return None
+
+
+def _read_int(path: Path) -> int:
+    try:
+        return int(path.read_text())
+    except (OSError, ValueError):
+        return 0
+
+
+def parse_meminfo_like(text: str) -> dict[str, int]:
+    """`name value` lines (cgroup memory.stat) as a dict."""
+    fields = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            fields[parts[0]] = int(parts[1])
+    return fields
+
+
+def shim_pss(container_ids: set[str]) -> int:
+    """Proportional set size of the containerd shims serving these containers (host memory outside their cgroups)."""
+    total = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            if not argv or b"containerd-shim" not in argv[0]:
+                continue
+            if "-id" not in (args := [a.decode() for a in argv]) or args[args.index("-id") + 1] not in container_ids:
+                continue
+            rollup = parse_meminfo((proc / "smaps_rollup").read_text().split("\n", 1)[1])
+            total += rollup.get("Pss", 0)
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def daemons_rss() -> int:
+    """Resident memory of dockerd and containerd, which keep state (and log followers) for every container."""
+    total = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if (proc / "comm").read_text().strip() in ("dockerd", "containerd"):
+                total += parse_meminfo((proc / "status").read_text()).get("VmRSS", 0)
+        except OSError:
+            continue
+    return total
