@@ -236,7 +236,13 @@ def _after_cold_request(sandbox_id: int) -> None:
     from .tasks import sandbox_provision_task
 
     event_publish(sandbox_id=sandbox_id, state=State.REQUESTED, message="Request accepted; waiting for a worker")
-    sandbox_provision_task.delay(sandbox_id)
+    try:
+        sandbox_provision_task.delay(sandbox_id)
+    except (KombuOperationalError, OSError) as error:
+        # Nobody will ever start it: say so now instead of letting the learner watch "waiting" until the reaper.
+        log.error("could not queue the start of sandbox %s (is Redis up?): %s", sandbox_id, error)
+        sandbox_fail(Sandbox.objects.get(pk=sandbox_id),
+                     "Sandcloud could not hand your request to a worker just now. Please start a new one in a minute.")
 
 
 # --- provisioning ---------------------------------------------------------------------------------------------------

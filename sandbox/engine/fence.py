@@ -65,14 +65,15 @@ def fence_missing_rules(*, fence: Fence) -> list[str]:
     """What the host's IPv4 filter table lacks of `fence`, one operator-readable line per missing rule.
 
     Docker deletes and re-inserts its FORWARD jump whenever it creates a network, so one reading can miss it for an
-    instant: only what is missing from every one of three readings, 0.25 s apart, counts. IPv6 is not checked:
+    instant: only what is missing from every one of five readings, 0.3 s apart, counts (a busy host can take that
+    long to put a rule back; a refusal is worth the wait). IPv6 is not checked:
     sandboxes have no IPv6 at all (policy.py disables it in their network namespace).
     """
     missing = _missing_now(fence)
-    for _ in range(2):
+    for _ in range(4):
         if not missing:
             break
-        time.sleep(0.25)
+        time.sleep(0.3)
         again = _missing_now(fence)
         missing = [line for line in missing if line in again]
     return missing

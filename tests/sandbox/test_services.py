@@ -371,3 +371,18 @@ def test_a_warm_claim_while_the_broker_is_away_still_hands_the_learner_their_san
     monkeypatch.setitem(settings.SANDCLOUD, "ORPHAN_GRACE_SECONDS", 0)
     assert services.sandbox_reap()["attached"] == 1
     assert engine().api.inspect_container(sandbox.container_id)["Name"] == "/" + container_name(INSTANCE, sandbox.pk)
+
+
+def test_a_cold_request_while_the_broker_is_away_fails_at_once_with_a_sentence(transactional_db, docker_engine,
+                                                                               learner):
+    from config.processes import free_port
+    from tests.workers.conftest import celery_broker_use
+
+    # Given a broker nobody answers at (Redis restarting), when a learner asks for a sandbox no warm one can serve,
+    with celery_broker_use(f"redis://127.0.0.1:{free_port()}/0", eager=False):
+        sandbox = services.sandbox_request(owner=learner)
+    # then the request answers (no error page), the sandbox says at once that nobody will start it, and nothing runs.
+    sandbox.refresh_from_db()
+    assert sandbox.state == State.FAILED
+    assert "Please start a new one" in sandbox.failure_reason
+    assert engine().state(container_name(INSTANCE, sandbox.pk)) is None

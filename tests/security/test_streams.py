@@ -170,7 +170,7 @@ def test_sockets_that_never_read_leave_the_web_process_bounded_and_other_termina
     assert growth_kb < (len(silent) + 1) * MAX_GROWTH_PER_SOCKET_KB
     # Following a log costs no thread: the sockets share the event loop (and one OOM event stream per process).
     assert threads_with_sockets - threads_before < NEVER_READING_STREAMS
-    # The other learner's terminal kept answering throughout (the flood loads the engine's logging, not daphne).
+    # The other learner's terminal kept answering throughout (what slows it is the flood's load on the 2 cores).
     assert len(echoes) > FLOOD_SECONDS and echoes[-1] < 2.0
     dropped = [m["count"] for m in slow_messages if m["type"] == "dropped"]
     assert dropped and all(count > 0 for count in dropped)

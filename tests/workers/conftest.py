@@ -15,9 +15,9 @@ import redis
 from django.conf import settings
 
 from config.celery import app as celery_app
+from config.processes import WorkerProcess, free_port, worker_start
 from labs import services as lab_services
 from labs.models import Attempt, Lab
-from config.processes import WorkerProcess, free_port, worker_start
 from sandbox import services
 from sandbox.engine.docker import engine
 from sandbox.models import Sandbox
