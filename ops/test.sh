@@ -32,5 +32,8 @@ python manage.py labs validate || status=$?
 [ "$status" = 0 ] && { pytest "$@" || status=$?; }
 # Whatever a failing test left behind goes with this run's namespace.
 docker ps -aq --filter "label=sandcloud.instance=$SANDCLOUD_INSTANCE" | xargs -r docker rm -f >/dev/null 2>&1 || true
-docker network ls -q --filter "label=sandcloud.instance=$SANDCLOUD_INSTANCE" | xargs -r docker network rm >/dev/null 2>&1 || true
+docker ps -aq --filter "label=sandcloud.test=$SANDCLOUD_INSTANCE" | xargs -r docker rm -f >/dev/null 2>&1 || true
+for label in "sandcloud.instance=$SANDCLOUD_INSTANCE" "sandcloud.test=$SANDCLOUD_INSTANCE"; do
+  docker network ls -q --filter "label=$label" | xargs -r docker network rm >/dev/null 2>&1 || true
+done
 exit $status

@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 
 from sandbox.engine.docker import engine
-from sandbox.policy import labels_for, subnet_candidates
+from sandbox.policy import subnet_candidates
 
 
 @pytest.fixture
@@ -41,13 +41,16 @@ def outside(docker_engine):
     RFC 2544's benchmarking range. The host reaches it; a sandbox must not. Probes never leave this machine."""
     instance = settings.SANDCLOUD["INSTANCE"]
     name = f"sandcloud-{instance}-outside"
+    # Not the instance's own label: the reaper would remove a container it does not know as an orphan, and tests
+    # that count the instance's containers would count it. ops/test.sh removes leftovers by this label.
+    labels = {"sandcloud.test": instance}
     subnet = subnet_candidates(pool="198.19.0.0/16", prefix=28, name=name, count=1)[0]
     network = engine().api.create_network(
-        name, driver="bridge", labels=labels_for(instance), check_duplicate=True,
+        name, driver="bridge", labels=labels, check_duplicate=True,
         ipam={"Driver": "default", "Config": [{"Subnet": subnet}]})
     container = engine().client.containers.run(
         settings.SANDCLOUD["PYTHON_IMAGE"], ["python3", "-m", "http.server", "8080"], name=f"{name}-server",
-        labels=labels_for(instance), network=name, user="65534:65534", working_dir="/tmp", detach=True,
+        labels=labels, network=name, user="65534:65534", working_dir="/tmp", detach=True,
         read_only=True, cap_drop=["ALL"])
     try:
         container.reload()
