@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import ipaddress
 import os
 import re
 import shutil
@@ -109,15 +110,23 @@ def engine_with_a_loopback_resolver(tmp_path, loopback_resolver):
     (tmp_path / "resolv.conf").write_text(f"nameserver {loopback_resolver.address}\n")
     (tmp_path / "daemon.json").write_text("{}\n")
     url = f"unix://{tmp_path}/docker.sock"
+    network_name = f"sandcloud-{INSTANCE}-dns-test"
+    # Its default bridge is one the test makes: with `--bridge none` dockerd deletes the host's docker0 at start (it
+    # shares the host's network namespace), which would break the platform's engine for everyone.
+    default_bridge = bridge_interface_name(f"{network_name}-default")
+    (default_subnet,) = subnet_candidates(pool="198.18.0.0/15", prefix=29, name=f"{INSTANCE}-default", count=1)
+    gateway = str(next(ipaddress.ip_network(default_subnet).hosts()))
+    for step in (["link", "add", default_bridge, "type", "bridge"],
+                 ["addr", "add", f"{gateway}/29", "dev", default_bridge], ["link", "set", default_bridge, "up"]):
+        subprocess.run(["ip", *step], capture_output=True, check=True, timeout=10)
     command = (f"mount --bind {tmp_path}/resolv.conf /etc/resolv.conf && exec {dockerd} "
                f"--config-file {tmp_path}/daemon.json --data-root {tmp_path}/root --exec-root {tmp_path}/exec "
-               f"-H {url} --pidfile {tmp_path}/docker.pid --bridge none --iptables=false --ip-forward=false "
+               f"-H {url} --pidfile {tmp_path}/docker.pid --bridge {default_bridge} --iptables=false --ip-forward=false "
                f"--ip-masq=false --userland-proxy=false")
     with open(tmp_path / "dockerd.log", "wb") as log:
         daemon = subprocess.Popen([unshare, "--mount", "--propagation", "private", "sh", "-c", command],
                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     engine = DockerEngine(url=url, timeout=60, instance=INSTANCE)
-    network_name = f"sandcloud-{INSTANCE}-dns-test"
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -146,8 +155,8 @@ def engine_with_a_loopback_resolver(tmp_path, loopback_resolver):
         except subprocess.TimeoutExpired:
             daemon.kill()
             daemon.wait(timeout=10)
-        subprocess.run(["ip", "link", "delete", bridge_interface_name(network_name)], capture_output=True,
-                       check=False, timeout=10)
+        for bridge in (bridge_interface_name(network_name), default_bridge):
+            subprocess.run(["ip", "link", "delete", bridge], capture_output=True, check=False, timeout=10)
         shutil.rmtree(tmp_path, ignore_errors=True)
 
 
