@@ -42,7 +42,12 @@ def mem_available() -> int:
 
 def cgroup_memory(container_id: str) -> dict[str, int] | None:
     """usage_in_bytes and rss+cache from the container's cgroup (v1, cgroupfs driver; v2 as a fallback)."""
-    for base in (Path("/sys/fs/cgroup/memory/docker") / container_id, Path("/sys/fs/cgroup/docker") / container_id,
+    from django.conf import settings
+
+    # Sandboxes live under the platform's parent cgroup (sandbox/engine/cgroups.py), other containers under docker's.
+    parents = [p for p in (settings.SANDCLOUD["SANDBOXES_CGROUP"]["name"].strip("/"), "docker") if p]
+    for base in (*(Path("/sys/fs/cgroup/memory") / p / container_id for p in parents),
+                 *(Path("/sys/fs/cgroup") / p / container_id for p in parents),
                  Path("/sys/fs/cgroup/system.slice") / f"docker-{container_id}.scope"):
         if (base / "memory.usage_in_bytes").exists():
             stat = parse_meminfo_like((base / "memory.stat").read_text())
