@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
-from . import errors
+from . import errors, front
 
 urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
@@ -14,6 +14,7 @@ urlpatterns = [
     path("cohorts/", include("cohorts.urls")),
     path("lessons/", include("lessons.urls")),
     path("labs/", include("labs.urls")),
+    path("", front.home, name="home"),
     path("", include("sandbox.urls")),
 ]
 
