@@ -44,11 +44,20 @@ def cohort_create(*, instructor: AbstractBaseUser, name: str) -> Cohort:
     raise CohortError("Could not make a unique invite code; please try again.")
 
 
-def cohort_join(*, learner: AbstractBaseUser, invite_code: str) -> Cohort:
+def cohort_joinable(*, invite_code: str) -> Cohort:
+    """The cohort this code lets a learner join now; CohortError says why not (sign-up checks before the account)."""
     code = "".join(invite_code.split()).upper()
     cohort = Cohort.objects.filter(invite_code=code).first() if code else None
     if cohort is None:
-        raise CohortError("No cohort has that invite code. Check it with your instructor.")
+        raise CohortError("No cohort has that invite code (an instructor may have replaced it with a new one). "
+                          "Check it with your instructor.")
+    if cohort.is_closed:
+        raise CohortError(f"“{cohort.name}” is closed to new learners. Ask your instructor to open it.")
+    return cohort
+
+
+def cohort_join(*, learner: AbstractBaseUser, invite_code: str) -> Cohort:
+    cohort = cohort_joinable(invite_code=invite_code)
     if cohort.instructor_id == learner.pk:
         raise CohortError("You teach this cohort; learners join it with the code.")
     Membership.objects.get_or_create(cohort=cohort, learner=learner)
