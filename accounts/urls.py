@@ -5,4 +5,5 @@ from . import views
 
 urlpatterns = [
     path("settings/", views.account_settings, name="account-settings"),
+    path("delete/", views.account_delete, name="account-delete"),
 ]
