@@ -193,6 +193,9 @@ def learner_password_reset(*, cohort: Cohort, instructor: AbstractBaseUser, lear
     learner = membership.learner
     if learner.is_staff:
         raise PermissionDenied("A staff account's password is reset by an operator.")
+    if not learner.is_active:
+        raise CohortError(f"{learner.get_username()} is an account its learner deleted (or an operator "
+                          f"deactivated); it cannot be given a password.")
     password = one_time_password()
     with transaction.atomic():
         learner.password = _one_time_hash(password)

@@ -191,3 +191,16 @@ def test_a_closed_cohort_refuses_joins_by_code_and_opens_again(teaching, cohort,
         services.cohort_join(learner=other_learner, invite_code=cohort.invite_code)
     teaching.post(reverse("cohort-roster-action", args=[cohort.pk, "open"]))
     assert services.cohort_join(learner=other_learner, invite_code=cohort.invite_code) == cohort
+
+
+def test_the_account_a_learner_deleted_cannot_be_given_a_password(teaching, cohort, learner):
+    from accounts.services import account_delete
+
+    account_delete(user=learner, password="pw-ada")
+
+    response = teaching.post(reverse("cohort-roster-action", args=[cohort.pk, "password"]), {"learner": learner.pk},
+                             follow=True)
+
+    assert "an account its learner deleted" in response.content.decode()
+    learner.refresh_from_db()
+    assert not learner.has_usable_password() and not learner.is_active
