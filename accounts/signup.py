@@ -7,6 +7,7 @@ from django.core.validators import MaxLengthValidator, RegexValidator
 OPEN, INVITE, CLOSED = "open", "invite", "closed"
 MODES = (OPEN, INVITE, CLOSED)
 
+USERNAME_MIN_LENGTH = 2  # ACCOUNT_USERNAME_MIN_LENGTH in settings says the same to allauth
 USERNAME_MAX_LENGTH = 30
 # ASCII only: usernames are read aloud in class, typed on any keyboard, and handed out on paper by instructors.
 username_validator = RegexValidator(

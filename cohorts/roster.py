@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from accounts.signup import USERNAME_MAX_LENGTH, username_validator
+from accounts.signup import USERNAME_MAX_LENGTH, USERNAME_MIN_LENGTH, username_validator
 
 MAX_LINES = 2000
 # A cell starting with one of these is run as a formula by spreadsheets (CSV injection).
@@ -65,6 +65,8 @@ def _problem(line: RosterLine, *, extra: list[str]) -> str:
         return "refused: expected at most two cells, a username and an e-mail address."
     if " " in line.username:
         return "refused: a username cannot contain spaces."
+    if len(line.username) < USERNAME_MIN_LENGTH:
+        return f"refused: a username needs at least {USERNAME_MIN_LENGTH} characters."
     if len(line.username) > USERNAME_MAX_LENGTH:
         return f"refused: a username can be at most {USERNAME_MAX_LENGTH} characters."
     try:

@@ -145,15 +145,17 @@ def _roster_text(request) -> str:
     try:
         return upload.read().decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise services.CohortError("That file is not text in UTF-8: save it from your spreadsheet as “CSV UTF-8”.") \
-            from error
+        raise services.CohortError("That file is not text in UTF-8: save it from your spreadsheet as "
+                                   "“CSV UTF-8”.") from error
 
 
 @login_required
 def cohort_roster(request, cohort_id: int):
     cohort = _cohort_or_403(request, cohort_id)
-    result = None
+    result, names = None, ""
     if request.method == "POST":
+        # A refused list comes back to be fixed; a created one does not (it would only be refused as taken).
+        names = request.POST.get("names", "")
         try:
             result = services.roster_add(cohort=cohort, instructor=request.user, text=_roster_text(request))
         except services.CohortError as error:
@@ -161,11 +163,10 @@ def cohort_roster(request, cohort_id: int):
         else:
             if result.passwords:
                 request.session[_passwords_key(cohort)] = [list(row) for row in result.passwords]
+                names = ""
     return render(request, "cohorts/roster.html", {
-        "cohort": cohort, "result": result, "learners": selectors.cohort_memberships(cohort=cohort),
+        "cohort": cohort, "result": result, "names": names, "learners": selectors.cohort_memberships(cohort=cohort),
         "passwords_waiting": _passwords_key(cohort) in request.session,
-        # A refused list comes back to be fixed; a created one does not (it would only be refused as taken).
-        "names": request.POST.get("names", "") if request.method == "POST" and not (result and result.passwords) else "",
     }, status=400 if result is not None and result.refused else 200)
 
 

@@ -70,6 +70,7 @@ def test_an_uploaded_csv_with_a_header_is_read_like_a_pasted_list(teaching, coho
 @pytest.mark.parametrize("line, answer", [
     ("ada", "an account with this username exists already"),
     ("new ton", "cannot contain spaces"),
+    ("x", "needs at least 2 characters"),
     ("émile", "only the letters a–z"),
     ('=HYPERLINK("http://evil.example","x")', "a spreadsheet would run as a formula"),
     ("katherine,@SUM(A1)", "a spreadsheet would run as a formula"),
