@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.db.models.functions import Lower
 
 from accounts.signup import USERNAME_MAX_LENGTH, USERNAME_MIN_LENGTH, username_validator
 
@@ -98,8 +99,8 @@ def _mark_taken(lines: list[RosterLine]) -> None:
     taken = set()
     User = get_user_model()
     for start in range(0, len(wanted), 500):  # SQLite allows only so many parameters in one IN (...)
-        taken |= {name.lower() for name in User.objects.filter(username__in=wanted[start:start + 500])
-                  .values_list("username", flat=True)}
+        taken |= set(User.objects.annotate(lowered=Lower("username")).filter(lowered__in=wanted[start:start + 500])
+                     .values_list("lowered", flat=True))
     for line in lines:
         if not line.problem and line.username in taken:
             line.problem = "refused: an account with this username exists already; that learner can join with " \

@@ -188,7 +188,7 @@ else:
 # a classroom behind one NAT address is not, and nobody can lock a learner out from elsewhere.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out sign-in before the password is checked
-    "django.contrib.auth.backends.ModelBackend",
+    "config.signin.UsernameAnyCaseBackend",  # Django's ModelBackend, whatever case the username is typed in
 ]
 AXES_FAILURE_LIMIT = env_int("SANDCLOUD_LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("SANDCLOUD_LOGIN_LOCKOUT_MINUTES", 15))
@@ -197,6 +197,7 @@ AXES_RESET_ON_SUCCESS = True
 # Attempts during the pause do not extend it, so the time the page promises holds.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_CLIENT_IP_CALLABLE = "config.signin.signin_client_address"
+AXES_USERNAME_CALLABLE = "config.signin.signin_username"
 AXES_LOCKOUT_CALLABLE = "config.signin.signin_lockout_response"
 AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are not kept
 AXES_VERBOSE = False  # no banner on every process start; lockouts are still logged

@@ -88,6 +88,15 @@ def test_a_bad_line_gets_its_own_answer_and_nothing_is_created(teaching, cohort,
     assert not User.objects.filter(username__contains="HYPERLINK").exists()
 
 
+def test_an_existing_account_spelt_in_another_case_counts_as_taken(teaching, cohort, django_user_model):
+    django_user_model.objects.create_user("Mary.Jackson")  # made in the admin, before usernames were lowercased
+
+    response = teaching.post(roster_url(cohort), {"names": "mary.jackson"})
+
+    assert "exists already" in response.context["result"].lines[0].problem
+    assert django_user_model.objects.filter(username__iexact="mary.jackson").count() == 1
+
+
 def test_a_username_twice_in_the_list_is_refused_at_its_second_line(teaching, cohort):
     response = teaching.post(roster_url(cohort), {"names": "mary\nKatherine\nkatherine"})
 
