@@ -79,7 +79,7 @@ def _problem(line: RosterLine, *, extra: list[str]) -> str:
         try:
             validate_email(line.email)
         except ValidationError:
-            return "refused: that is not an e-mail address."
+            return f"refused: “{line.email}” is not an e-mail address."
     return ""
 
 
