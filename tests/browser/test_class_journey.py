@@ -30,7 +30,7 @@ def test_a_visitor_signs_up_into_the_cohort_and_an_instructor_adds_a_roster(stac
             visitor_refusals = csp_watch(visitor)
             visitor.goto(stack + "/")
             expect(visitor.get_by_role("heading", name="Learn cloud compute on real machines.")).to_be_visible()
-            expect(visitor.locator("#lab-demo .ap-player")).to_be_visible()
+            expect(visitor.locator("#lab-demo .ap-player")).to_be_visible(timeout=15_000)
             expect(visitor.locator("#front-lessons li")).to_have_count(7)
             visitor.wait_for_timeout(2500)  # the recording types its first commands
             visitor.screenshot(path="/tmp/pw-front-1366.png")
@@ -45,7 +45,7 @@ def test_a_visitor_signs_up_into_the_cohort_and_an_instructor_adds_a_roster(stac
             visitor.get_by_label("Password", exact=True).fill("apples-fall-down")
             visitor.get_by_label("Password (again)").fill("apples-fall-down")
             visitor.get_by_role("button", name="Create the account").click()
-            expect(visitor).to_have_url(re.compile(r"/cohorts/$"))
+            expect(visitor).to_have_url(re.compile(r"/cohorts/$"), timeout=15_000)  # the password is hashed first
             expect(visitor.get_by_text("You joined “Morning cohort”.")).to_be_visible()
             expect(visitor.get_by_text("Morning cohort with maria")).to_be_visible()
 
@@ -87,6 +87,8 @@ def test_a_visitor_signs_up_into_the_cohort_and_an_instructor_adds_a_roster(stac
             student.get_by_label("New Password", exact=True).fill("my-very-own-secret")
             student.get_by_label("New Password (again)").fill("my-very-own-secret")
             student.get_by_role("button", name="Change Password").click()
+            # The change is done (not merely submitted) before the learner moves on.
+            expect(student.get_by_text("Password successfully changed.")).to_be_visible(timeout=15_000)
             student.goto(f"{stack}/labs/")
             expect(student).to_have_url(re.compile(r"/labs/$"))
             assert (visitor_refusals, teacher_refusals, student_refusals) == ([], [], [])
