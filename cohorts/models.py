@@ -8,6 +8,8 @@ class Cohort(models.Model):
     name = models.CharField(max_length=120)
     instructor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="cohorts_taught")
     invite_code = models.CharField(max_length=12, unique=True)
+    # A closed cohort keeps its learners and its code but takes nobody new, by code or by sign-up.
+    is_closed = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

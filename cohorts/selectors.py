@@ -47,6 +47,12 @@ def cohorts_joined(*, learner: AbstractBaseUser) -> QuerySet[Cohort]:
     return Cohort.objects.filter(memberships__learner=learner).select_related("instructor")
 
 
+def cohort_memberships(*, cohort: Cohort) -> QuerySet[Membership]:
+    """The cohort's memberships with their learners, and whether each still has to choose their own password."""
+    return (Membership.objects.filter(cohort=cohort).select_related("learner", "learner__password_change_required")
+            .order_by("learner__username"))
+
+
 def cohort_for_instructor(*, instructor: AbstractBaseUser, cohort_id: int) -> Cohort | None:
     """The cohort if `instructor` teaches it and is still staff: an instructor who lost is_staff keeps their rows
     (Cohort.instructor) but not the dashboard, gradebook, learner pages or live feed."""

@@ -2,16 +2,22 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass, field
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
+
+from accounts.models import PasswordChangeRequired
 
 from labs.services import LabRefused, lab_sandbox_reset
 from sandbox import services as sandbox_services
 from sandbox.models import Sandbox
 
 from .models import Cohort, Membership
+from .roster import RosterLine, RosterTooLong, roster_read
 from .selectors import instructs
 
 # No 0/O, 1/I/L: codes are read aloud in class and typed by hand.
@@ -44,11 +50,20 @@ def cohort_create(*, instructor: AbstractBaseUser, name: str) -> Cohort:
     raise CohortError("Could not make a unique invite code; please try again.")
 
 
-def cohort_join(*, learner: AbstractBaseUser, invite_code: str) -> Cohort:
+def cohort_joinable(*, invite_code: str) -> Cohort:
+    """The cohort this code lets a learner join now; CohortError says why not (sign-up checks before the account)."""
     code = "".join(invite_code.split()).upper()
     cohort = Cohort.objects.filter(invite_code=code).first() if code else None
     if cohort is None:
-        raise CohortError("No cohort has that invite code. Check it with your instructor.")
+        raise CohortError("No cohort has that invite code (an instructor may have replaced it with a new one). "
+                          "Check it with your instructor.")
+    if cohort.is_closed:
+        raise CohortError(f"“{cohort.name}” is closed to new learners. Ask your instructor to open it.")
+    return cohort
+
+
+def cohort_join(*, learner: AbstractBaseUser, invite_code: str) -> Cohort:
+    cohort = cohort_joinable(invite_code=invite_code)
     if cohort.instructor_id == learner.pk:
         raise CohortError("You teach this cohort; learners join it with the code.")
     Membership.objects.get_or_create(cohort=cohort, learner=learner)
@@ -94,3 +109,118 @@ class LearnerSandboxAction:
                                                                        pids=old.pids_limit)
             return sandbox_services.sandbox_request(owner=old.owner, runtime=old.runtime, image=old.image,
                                                     limits=limits, capabilities=old.capabilities)
+
+
+# --- The instructor's roster ---------------------------------------------------------------------------------------
+
+ONE_TIME_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read off paper
+
+
+def one_time_password() -> str:
+    """Twelve characters in three groups (about 59 random bits), e.g. k7wq-m3nd-x2pf."""
+    chars = [secrets.choice(ONE_TIME_ALPHABET) for _ in range(12)]
+    return "-".join("".join(chars[i:i + 4]) for i in range(0, 12, 4))
+
+
+def _one_time_hash(password: str) -> str:
+    return make_password(password, hasher="pbkdf2_sha256_onetime")
+
+
+def _check_teaches(*, cohort: Cohort, instructor: AbstractBaseUser) -> None:
+    if not instructor.is_staff or not (cohort.instructor_id == instructor.pk or instructor.is_superuser):
+        raise PermissionDenied("Only this cohort's instructor can change its roster.")
+
+
+@dataclass
+class RosterResult:
+    lines: list[RosterLine]
+    passwords: list[tuple[str, str, str]] = field(default_factory=list)  # (username, email, one-time password)
+
+    @property
+    def refused(self) -> list[RosterLine]:
+        return [line for line in self.lines if line.problem]
+
+
+def roster_add(*, cohort: Cohort, instructor: AbstractBaseUser, text: str) -> RosterResult:
+    """Creates an account for every line, joins them to the cohort and gives each a one-time password, all in one
+    transaction; when any line is refused nothing is created, and every line says what happened or would happen."""
+    _check_teaches(cohort=cohort, instructor=instructor)
+    try:
+        lines = roster_read(text=text)
+    except RosterTooLong as error:
+        raise CohortError(str(error)) from error
+    if not lines:
+        raise CohortError("The list is empty: paste one username per line, optionally followed by a comma and an "
+                          "e-mail address.")
+    result = RosterResult(lines=lines)
+    if result.refused:
+        return result
+    User = get_user_model()
+    passwords = [(line.username, line.email, one_time_password()) for line in lines]
+    try:
+        with transaction.atomic():
+            User.objects.bulk_create([User(username=name, email=email, password=_one_time_hash(password))
+                                      for name, email, password in passwords], batch_size=500)
+            users = list(User.objects.filter(username__in=[name for name, _, _ in passwords]))
+            Membership.objects.bulk_create([Membership(cohort=cohort, learner=user) for user in users],
+                                           batch_size=500)
+            PasswordChangeRequired.objects.bulk_create([PasswordChangeRequired(user=user) for user in users],
+                                                       batch_size=500)
+    except IntegrityError as error:  # somebody took one of the usernames since they were checked
+        raise CohortError("One of these usernames was taken a moment ago; nothing was created. "
+                          "Add the list again to see which.") from error
+    result.passwords = passwords
+    return result
+
+
+def cohort_learner_remove(*, cohort: Cohort, instructor: AbstractBaseUser, learner_id: int) -> str:
+    """Takes the learner out of the cohort; their account, sandboxes and attempts stay theirs. Returns the username."""
+    _check_teaches(cohort=cohort, instructor=instructor)
+    membership = Membership.objects.filter(cohort=cohort, learner_id=learner_id).select_related("learner").first()
+    if membership is None:
+        raise CohortError("That learner is not in this cohort (any more).")
+    membership.delete()
+    return membership.learner.get_username()
+
+
+def learner_password_reset(*, cohort: Cohort, instructor: AbstractBaseUser, learner_id: int) -> tuple[str, str]:
+    """A new one-time password for a learner of the cohort, to be changed at their next sign-in; signs them out
+    everywhere. Returns (username, password)."""
+    _check_teaches(cohort=cohort, instructor=instructor)
+    membership = Membership.objects.filter(cohort=cohort, learner_id=learner_id).select_related("learner").first()
+    if membership is None:
+        raise CohortError("That learner is not in this cohort (any more).")
+    learner = membership.learner
+    if learner.is_staff:
+        raise PermissionDenied("A staff account's password is reset by an operator.")
+    if not learner.is_active:
+        raise CohortError(f"{learner.get_username()} is an account its learner deleted (or an operator "
+                          f"deactivated); it cannot be given a password.")
+    password = one_time_password()
+    with transaction.atomic():
+        learner.password = _one_time_hash(password)
+        learner.save(update_fields=["password"])
+        PasswordChangeRequired.objects.update_or_create(user=learner)
+    return learner.get_username(), password
+
+
+def cohort_invite_regenerate(*, cohort: Cohort, instructor: AbstractBaseUser) -> Cohort:
+    """A new invite code; the old one stops working at once. Learners already in stay in."""
+    _check_teaches(cohort=cohort, instructor=instructor)
+    for _ in range(5):
+        try:
+            with transaction.atomic():
+                cohort.invite_code = _invite_code()
+                cohort.save(update_fields=["invite_code"])
+                return cohort
+        except IntegrityError:
+            continue
+    raise CohortError("Could not make a unique invite code; please try again.")
+
+
+def cohort_joins_set(*, cohort: Cohort, instructor: AbstractBaseUser, closed: bool) -> Cohort:
+    """Closes the cohort to new joins (by code or sign-up) or opens it again; the roster still adds learners."""
+    _check_teaches(cohort=cohort, instructor=instructor)
+    cohort.is_closed = closed
+    cohort.save(update_fields=["is_closed"])
+    return cohort

@@ -11,6 +11,9 @@ urlpatterns = [
     path("<int:cohort_id>/sandboxes/<int:sandbox_id>/<str:action>/", views.cohort_sandbox_action,
          name="cohort-sandbox-action"),
     path("<int:cohort_id>/learners/<int:learner_id>/", views.cohort_learner, name="cohort-learner"),
+    path("<int:cohort_id>/roster/", views.cohort_roster, name="cohort-roster"),
+    path("<int:cohort_id>/roster/passwords.csv", views.cohort_roster_passwords_csv, name="cohort-roster-passwords"),
+    path("<int:cohort_id>/roster/<str:action>/", views.cohort_roster_action, name="cohort-roster-action"),
     path("<int:cohort_id>/gradebook.csv", views.cohort_gradebook_csv, name="cohort-gradebook"),
     path("recordings/<int:sandbox_id>/", views.recording_player, name="recording-player"),
 ]

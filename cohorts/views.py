@@ -20,6 +20,7 @@ from sandbox.recording import recording_expired
 from sandbox.services import SandboxError
 
 from . import selectors, services
+from .roster import csv_cell_safe
 
 
 @login_required
@@ -120,15 +121,100 @@ def cohort_gradebook_csv(request, cohort_id: int):
     writer = csv.writer(response)
     writer.writerow(header)
     for row in rows:
-        writer.writerow([_csv_safe(value) for value in row])
+        # A username like "=HYPERLINK(...)" must not become a formula in the instructor's spreadsheet.
+        writer.writerow([csv_cell_safe(value) for value in row])
     return response
 
 
-def _csv_safe(value):
-    # A username like "=HYPERLINK(...)" must not become a formula in the instructor's spreadsheet.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+# --- The roster ---------------------------------------------------------------------------------------------------
+
+ROSTER_FILE_MAX_BYTES = 1024 * 1024
+
+
+def _passwords_key(cohort) -> str:
+    return f"roster-passwords-{cohort.pk}"
+
+
+def _roster_text(request) -> str:
+    """The pasted list, or the uploaded CSV's text; CohortError says what is wrong with the file."""
+    upload = request.FILES.get("file")
+    if upload is None:
+        return request.POST.get("names", "")
+    if upload.size > ROSTER_FILE_MAX_BYTES:
+        raise services.CohortError("That file is larger than 1 MB; a roster of usernames and e-mails is far smaller.")
+    try:
+        return upload.read().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise services.CohortError("That file is not text in UTF-8: save it from your spreadsheet as "
+                                   "“CSV UTF-8”.") from error
+
+
+@login_required
+def cohort_roster(request, cohort_id: int):
+    cohort = _cohort_or_403(request, cohort_id)
+    result, names = None, ""
+    if request.method == "POST":
+        # A refused list comes back to be fixed; a created one does not (it would only be refused as taken).
+        names = request.POST.get("names", "")
+        try:
+            result = services.roster_add(cohort=cohort, instructor=request.user, text=_roster_text(request))
+        except services.CohortError as error:
+            messages.error(request, str(error))
+        else:
+            if result.passwords:
+                request.session[_passwords_key(cohort)] = [list(row) for row in result.passwords]
+                names = ""
+    return render(request, "cohorts/roster.html", {
+        "cohort": cohort, "result": result, "names": names, "learners": selectors.cohort_memberships(cohort=cohort),
+        "passwords_waiting": _passwords_key(cohort) in request.session,
+    }, status=400 if result is not None and result.refused else 200)
+
+
+@login_required
+def cohort_roster_passwords_csv(request, cohort_id: int):
+    """The one-time passwords of the last roster added, once: the download takes them out of the session."""
+    cohort = _cohort_or_403(request, cohort_id)
+    rows = request.session.pop(_passwords_key(cohort), None)
+    if rows is None:
+        messages.error(request, "Those passwords were already downloaded, or you signed out since. Reset a "
+                                "learner's password on the roster to give them a new one.")
+        return redirect("cohort-roster", cohort_id=cohort.pk)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="passwords-{cohort.invite_code}.csv"'
+    response["Cache-Control"] = "no-store"
+    writer = csv.writer(response)
+    writer.writerow(["username", "email", "one-time password"])
+    for row in rows:
+        writer.writerow([csv_cell_safe(value) for value in row])
+    return response
+
+
+@login_required
+@require_POST
+def cohort_roster_action(request, cohort_id: int, action: str):
+    cohort = _cohort_or_403(request, cohort_id)
+    learner_id = request.POST.get("learner", "")
+    try:
+        if action == "remove" and learner_id.isdigit():
+            name = services.cohort_learner_remove(cohort=cohort, instructor=request.user, learner_id=int(learner_id))
+            messages.success(request, f"{name} is no longer in “{cohort.name}”. Their account stays.")
+        elif action == "password" and learner_id.isdigit():
+            name, password = services.learner_password_reset(cohort=cohort, instructor=request.user,
+                                                             learner_id=int(learner_id))
+            messages.success(request, f"New one-time password for {name}: {password} (shown only now; they "
+                                      f"choose their own when they sign in).")
+        elif action == "invite":
+            services.cohort_invite_regenerate(cohort=cohort, instructor=request.user)
+            messages.success(request, f"The new invite code is {cohort.invite_code}; the old one no longer works.")
+        elif action in ("close", "open"):
+            services.cohort_joins_set(cohort=cohort, instructor=request.user, closed=action == "close")
+            messages.success(request, f"“{cohort.name}” is closed to new learners: the invite code no longer joins "
+                                      f"it." if cohort.is_closed else f"“{cohort.name}” takes new learners again.")
+        else:
+            raise Http404("Unknown action.")
+    except (services.CohortError, PermissionDenied) as error:
+        messages.error(request, str(error))
+    return redirect("cohort-roster", cohort_id=cohort.pk)
 
 
 @login_required

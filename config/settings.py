@@ -74,6 +74,9 @@ INSTALLED_APPS = [
     "django_htmx",
     "csp",
     "axes",
+    "allauth",
+    "allauth.account",
+    "accounts",
     "sandbox",
     "labs",
     "lessons",
@@ -88,6 +91,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "accounts.middleware.PasswordChangeRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -108,6 +113,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.signup",
             ],
         },
     },
@@ -130,17 +136,59 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+    "accounts.hashers.OneTimePasswordHasher",  # only for instructors' one-time passwords (accounts/hashers.py)
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
-LOGOUT_REDIRECT_URL = "login"
+LOGOUT_REDIRECT_URL = "home"
+
+# --- Accounts (django-allauth) ------------------------------------------------------------------------------------
+# Sign-up, password change and reset, e-mail addresses. Signing in and out stay Django's own views under the same
+# URLs (`login`, `logout`), where django-axes' lockout already holds (config/signin.py); allauth's sign-in view is
+# shadowed by them, so there is one sign-in form and one lockout.
+SANDCLOUD_SIGNUP = os.environ.get("SANDCLOUD_SIGNUP", "invite").strip().lower()  # open | invite | closed
+if SANDCLOUD_SIGNUP not in {"open", "invite", "closed"}:
+    raise ValueError(f"SANDCLOUD_SIGNUP must be open, invite or closed, not {SANDCLOUD_SIGNUP!r}")
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.SignupForm"
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email", "password1*", "password2*"]  # e-mail optional: many labs have no mail
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_USERNAME_VALIDATORS = "accounts.signup.username_validators"
+ACCOUNT_USERNAME_MIN_LENGTH = 2
+ACCOUNT_PRESERVE_USERNAME_CASING = False
+ACCOUNT_LOGOUT_REDIRECT_URL = "home"
+ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
+
+# Mail: the console by default, so `make run` prints a password-reset link in its log; SANDCLOUD_EMAIL_HOST sends it.
+DEFAULT_FROM_EMAIL = os.environ.get("SANDCLOUD_EMAIL_FROM", "Sandcloud <sandcloud@localhost>")
+EMAIL_HOST = os.environ.get("SANDCLOUD_EMAIL_HOST", "")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = env_int("SANDCLOUD_EMAIL_PORT", 587)
+    EMAIL_HOST_USER = os.environ.get("SANDCLOUD_EMAIL_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("SANDCLOUD_EMAIL_PASSWORD", "")
+    EMAIL_USE_TLS = env_bool("SANDCLOUD_EMAIL_TLS", True)
+    EMAIL_TIMEOUT = 10
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 
 # Failed sign-ins (django-axes) are counted per username and address together: a learner who mistypes is paused alone,
 # a classroom behind one NAT address is not, and nobody can lock a learner out from elsewhere.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out sign-in before the password is checked
-    "django.contrib.auth.backends.ModelBackend",
+    "config.signin.UsernameAnyCaseBackend",  # Django's ModelBackend, whatever case the username is typed in
 ]
 AXES_FAILURE_LIMIT = env_int("SANDCLOUD_LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("SANDCLOUD_LOGIN_LOCKOUT_MINUTES", 15))
@@ -149,6 +197,7 @@ AXES_RESET_ON_SUCCESS = True
 # Attempts during the pause do not extend it, so the time the page promises holds.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_CLIENT_IP_CALLABLE = "config.signin.signin_client_address"
+AXES_USERNAME_CALLABLE = "config.signin.signin_username"
 AXES_LOCKOUT_CALLABLE = "config.signin.signin_lockout_response"
 AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are not kept
 AXES_VERBOSE = False  # no banner on every process start; lockouts are still logged

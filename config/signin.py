@@ -7,6 +7,8 @@ import math
 from axes.helpers import get_cool_off
 from axes.models import AccessAttempt
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.forms import AuthenticationForm
 from django.db.models import Max
 from django.http import HttpRequest, HttpResponse
@@ -26,6 +28,26 @@ def signin_client_address(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR", "")
 
 
+def signin_username(request: HttpRequest, credentials: dict | None = None) -> str:
+    """The username failures are counted under: as accounts store it (lowercase), so "Ada" and "ADA" share ada's
+    count instead of each getting a fresh set of guesses."""
+    name = (credentials or {}).get("username") or getattr(request, "POST", {}).get("username", "") or ""
+    return name.strip().lower()
+
+
+class UsernameAnyCaseBackend(ModelBackend):
+    """Signs in whatever case the username is typed in: sign-up and rosters store usernames in lowercase and refuse
+    a second one differing only in case. An older account whose name differs from another only in case (made in the
+    admin) is still found by its exact spelling."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if username:
+            matches = list(get_user_model()._default_manager.filter(username__iexact=username.strip())[:2])
+            if len(matches) == 1:
+                username = matches[0].get_username()
+        return super().authenticate(request, username=username, password=password, **kwargs)
+
+
 def _minutes_left(*, username: str, ip_address: str, request: HttpRequest) -> int:
     last_failure = AccessAttempt.objects.filter(username=username, ip_address=ip_address).aggregate(
         last=Max("attempt_time"))["last"]
@@ -41,7 +63,7 @@ def signin_lockout_response(request: HttpRequest, *args) -> HttpResponse:
     axes calls this with (request, response, credentials) or, from its async middleware, (request, credentials): the
     username is read from the form instead."""
     username = request.POST.get("username", "")
-    minutes = _minutes_left(username=username, ip_address=signin_client_address(request), request=request)
+    minutes = _minutes_left(username=signin_username(request), ip_address=signin_client_address(request), request=request)
     return render(request, "registration/login.html", {
         "form": AuthenticationForm(request, initial={"username": username}),
         "next": request.POST.get("next", ""),

@@ -3,17 +3,21 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
-from . import errors
+from . import errors, front
 
 urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # allauth's own login/logout under the same paths are shadowed by the two above (config/settings.py says why).
+    path("accounts/", include("accounts.urls")),
+    path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("sandbox.api_urls")),
     re_path(r"^api/", errors.api_not_found),
     path("cohorts/", include("cohorts.urls")),
     path("lessons/", include("lessons.urls")),
     path("labs/", include("labs.urls")),
+    path("", front.home, name="home"),
     path("", include("sandbox.urls")),
 ]
 

@@ -1,10 +1,9 @@
-"""URLs of the sandbox pages."""
+"""URLs of the sandbox pages (the home list, at /, is routed by config/front.py)."""
 from django.urls import path
 
 from . import views
 
 urlpatterns = [
-    path("", views.home, name="home"),
     path("sandboxes/rows/", views.sandbox_list_partial, name="sandbox-rows"),
     path("sandboxes/start/", views.sandbox_start, name="sandbox-start"),
     path("sandboxes/<int:sandbox_id>/", views.sandbox_detail, name="sandbox-detail"),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlencode
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -61,8 +62,7 @@ def csp_watch(page: Page) -> list[str]:
 
 def sign_in(page: Page, base_url: str, *, username: str, password: str, next_path: str = "/") -> None:
     """Signs in through the login form, then lands on `next_path`."""
-    page.goto(base_url + next_path)
-    expect(page).to_have_url(re.compile(r"/accounts/login/"))
+    page.goto(f"{base_url}/accounts/login/?{urlencode({'next': next_path})}")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()

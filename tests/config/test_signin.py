@@ -27,8 +27,8 @@ def fail(client: Client, username: str, times: int, **headers):
 
 
 def signed_in_as(client: Client) -> str | None:
-    response = client.get("/")
-    return response.wsgi_request.user.get_username() if response.status_code == 200 else None
+    user = client.get("/").wsgi_request.user  # visitors get the front page at /, so ask who the request was
+    return user.get_username() if user.is_authenticated else None
 
 
 @pytest.mark.django_db
@@ -128,3 +128,27 @@ def test_behind_the_proxy_a_forged_forwarded_address_does_not_reset_the_count(le
     assert response.status_code == 429
     # while the learner, whose own address the proxy appends, signs in
     assert sign_in(client, "ada", "pw-ada", HTTP_X_FORWARDED_FOR="192.0.2.10").status_code == 302
+
+
+@pytest.mark.django_db
+def test_a_username_signs_in_whatever_case_it_is_typed_in(learner):
+    client = Client()
+
+    assert sign_in(client, "Ada", "pw-ada").status_code == 302
+    assert signed_in_as(client) == "ada"
+
+
+@pytest.mark.django_db
+def test_changing_the_case_of_the_username_does_not_buy_more_guesses(learner):
+    client = Client()
+    for variant in ("ada", "Ada", "aDa", "adA"):
+        response = sign_in(client, variant, "not-my-password")
+    assert response.status_code == 200
+
+    # When the fifth wrong password comes under yet another spelling
+    response = sign_in(client, "ADA", "not-my-password")
+
+    # Then the username is paused, for every spelling, the right password included
+    assert response.status_code == 429
+    assert "signing in is paused for 15 minutes" in response.text
+    assert sign_in(client, "ada", "pw-ada").status_code == 429

@@ -17,7 +17,7 @@ def client_of(client):
     return signed_in
 
 
-@pytest.mark.parametrize("url", [reverse("home"), reverse("sandbox-rows"), reverse("staff-sandboxes"),
+@pytest.mark.parametrize("url", [reverse("sandbox-rows"), reverse("staff-sandboxes"),
                                  reverse("sandbox-detail", args=[1]), reverse("sandbox-status", args=[1])])
 def test_anonymous_visitors_are_sent_to_the_login_page(client, db, url):
     response = client.get(url)

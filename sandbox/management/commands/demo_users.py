@@ -27,6 +27,9 @@ class Command(BaseCommand):
             self.stdout.write(f"  {'instructor' if staff else 'learner':<10}  {username} / {password}")
         cohort, _ = Cohort.objects.get_or_create(invite_code=DEMO_COHORT_CODE,
                                                  defaults={"name": "Demo cohort", "instructor": users["instructor"]})
+        if cohort.is_closed:  # the demo's sign-up with this code must work again after someone closed it
+            cohort.is_closed = False
+            cohort.save(update_fields=["is_closed"])
         for username in ("learner", "learner2"):
             Membership.objects.get_or_create(cohort=cohort, learner=users[username])
         self.stdout.write(f"  cohort      {cohort.name} (invite code {cohort.invite_code}) with learner and learner2")
