@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "allauth.account",
     "accounts",
     "sandbox",
+    "sandbox.awsapi",
     "labs",
     "lessons",
     "cohorts",
