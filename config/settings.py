@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "allauth.account",
     "accounts",
     "sandbox",
+    "sandbox.awsapi",
     "labs",
     "lessons",
     "cohorts",
@@ -342,3 +343,14 @@ SANDCLOUD = {
     "RECORDING_RETENTION_DAYS": env_int("SANDCLOUD_RECORDING_RETENTION_DAYS", 30),
     "EVENT_REPLAY": env_int("SANDCLOUD_EVENT_REPLAY", 100),
 }
+
+# --- The AWS endpoint (sandbox/awsapi) ----------------------------------------------------------------------------
+# What `manage.py awscreds` and the keys page tell a learner to export. The endpoint is the edge path on this site.
+SANDCLOUD_AWS_REGION = os.environ.get("SANDCLOUD_AWS_REGION", "us-east-1")
+SANDCLOUD_AWS_ENDPOINT_URL = os.environ.get("SANDCLOUD_AWS_ENDPOINT_URL", "http://127.0.0.1:8000/aws")
+# The largest request body the edge reads (Lambda's own limit: a 50 MB zip, base64-encoded in CreateFunction's JSON).
+SANDCLOUD_AWS_MAX_REQUEST_BYTES = env_int("SANDCLOUD_AWS_MAX_REQUEST_BYTES", 69_905_067)
+# Secret access keys are stored encrypted (Fernet) with a key derived (HKDF) from this, else from SECRET_KEY; keys
+# derived from SECRET_KEY and SECRET_KEY_FALLBACKS still decrypt, so setting this later keeps existing keys working.
+# Replacing this value (or SECRET_KEY, with no fallback) makes the stored keys unusable: learners create new ones.
+SANDCLOUD_AWS_KEY_ENCRYPTION_KEY = os.environ.get("SANDCLOUD_AWS_KEY_ENCRYPTION_KEY", "")

@@ -12,8 +12,12 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
+    # The AWS edge endpoint: every path below /aws is an AWS API request (sandbox/awsapi/edge.py), never a page.
+    re_path(r"^aws(?=/|$)", include("sandbox.awsapi.edge_urls")),
     path("api/", include("sandbox.api_urls")),
     re_path(r"^api/", errors.api_not_found),
+    # The learner's access keys: a page, so outside /aws, which belongs to the edge endpoint.
+    path("aws-keys/", include("sandbox.awsapi.urls")),
     path("cohorts/", include("cohorts.urls")),
     path("lessons/", include("lessons.urls")),
     path("labs/", include("labs.urls")),
