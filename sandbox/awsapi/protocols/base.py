@@ -1,6 +1,7 @@
 """What every AWS wire protocol shares: a parsed request, the input validation AWS does, and the serialiser's base."""
 from __future__ import annotations
 
+import abc
 import base64
 import datetime as dt
 import json
@@ -34,29 +35,33 @@ class HttpResponse:
     body: bytes = b""
 
 
-class RequestParser:
-    """Turns a request for one operation into the operation's input members, as botocore named them."""
+class RequestParser(abc.ABC):
+    """Turns a request for one operation into the operation's input members, as botocore named them (one subclass per
+    protocol family: json.py, restjson.py, query.py)."""
 
     def __init__(self, service: ServiceModel):
         self.service = service
 
+    @abc.abstractmethod
     def parse(self, request: HttpRequest, operation: OperationModel, labels: dict[str, str] | None = None) -> dict:
         """`labels` are the path parameters the router matched (rest-json only)."""
-        raise NotImplementedError
 
 
-class ResponseSerializer:
-    """Turns an operation's output members, or an AwsError, into the HTTP response the client's SDK expects."""
+class ResponseSerializer(abc.ABC):
+    """Turns an operation's output members, or an AwsError, into the HTTP response the client's SDK expects (one
+    subclass per protocol family)."""
 
     def __init__(self, service: ServiceModel | None):
         # None when the request named no service Sandcloud knows: only errors are then serialised.
         self.service = service
 
+    @abc.abstractmethod
     def serialize(self, output: dict, operation: OperationModel, request_id: str) -> HttpResponse:
-        raise NotImplementedError
+        """The operation's output members, placed where the model says (status, headers, payload)."""
 
+    @abc.abstractmethod
     def serialize_error(self, error: AwsError, operation: OperationModel | None, request_id: str) -> HttpResponse:
-        raise NotImplementedError
+        """The protocol's error shape for `error`."""
 
     @staticmethod
     def request_id_headers(request_id: str) -> dict[str, str]:
