@@ -1,7 +1,8 @@
-"""Starts Sandcloud's web server and Celery worker as child processes, for benchmarks and browser tests."""
+"""Starts Sandcloud's web server, AWS edge listener and Celery worker as child processes, for benchmarks and tests."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -23,13 +24,13 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _wait_for_port(port: int, process: subprocess.Popen, timeout: float) -> None:
+def _wait_for_port(port: int, process: subprocess.Popen, timeout: float, *, host: str = "127.0.0.1") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the web server exited early with code {process.returncode}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            with socket.create_connection((host, port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.1)
@@ -148,3 +149,66 @@ def running_stack(*, env: dict[str, str] | None = None, worker: bool = True,
             except subprocess.TimeoutExpired:
                 os.killpg(web.pid, signal.SIGKILL)
                 web.wait()
+
+
+@dataclass(frozen=True)
+class EdgeListener:
+    """An AWS edge listener (`manage.py awsedge`) that sandboxes reach at http://aws.sandcloud.internal:<port>/aws."""
+
+    address: str
+    port: int
+    log_path: Path
+
+    @property
+    def settings(self) -> dict[str, object]:
+        """The settings that point an install's sandboxes at this listener (a worker process takes them as the
+        environment variable SANDCLOUD_AWS_EDGE_PORT)."""
+        return {"SANDCLOUD_AWS_EDGE_PORT": self.port,
+                "SANDCLOUD_AWS_SANDBOX_ENDPOINT_URL": f"http://aws.sandcloud.internal:{self.port}/aws"}
+
+
+@contextmanager
+def running_edge(*, env: dict[str, str] | None = None, log_dir: Path | None = None,
+                 timeout: float = 30) -> Iterator[EdgeListener]:
+    """Yields an AWS edge listener sharing this process's settings and database, on a free port of
+    SANDCLOUD_AWS_EDGE_PORTS (another install's edge, e.g. `make run`'s, may hold SANDCLOUD_AWS_EDGE_PORT). Sandboxes
+    started after their settings take the listener's `settings` call it."""
+    from sandbox.engine.host_gateway import host_gateway_address
+
+    address = host_gateway_address()
+    log_dir = log_dir or BASE_DIR / "var" / "log"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    child_env = {**os.environ, "PYTHONUNBUFFERED": "1", "DATABASE_URL": database_url(), **(env or {})}
+    first, last = settings.SANDCLOUD_AWS_EDGE_PORTS
+    ports = list(range(first, last + 1))
+    random.shuffle(ports)  # test runs starting together rarely try the same port first
+    edge = None
+    try:
+        for port in ports:
+            try:
+                socket.create_server((address, port)).close()
+            except OSError:
+                continue  # taken
+            log_path = log_dir / f"edge-{port}.log"
+            with open(log_path, "w") as edge_log:
+                # Its own settings agree on the port too: what it starts (a function's environment) is told the URL.
+                edge = subprocess.Popen([sys.executable, "manage.py", "awsedge", "--port", str(port)], cwd=BASE_DIR,
+                                        env={**child_env, "SANDCLOUD_AWS_EDGE_PORT": str(port)}, stdout=edge_log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                _wait_for_port(port, edge, timeout=timeout, host=address)
+            except RuntimeError:
+                if edge.poll() is None:
+                    raise
+                continue  # another run took the port between the probe and daphne's bind
+            yield EdgeListener(address=address, port=port, log_path=log_path)
+            return
+        raise RuntimeError(f"no free port for an AWS edge listener on {address} between {first} and {last}")
+    finally:
+        if edge is not None and edge.poll() is None:
+            os.killpg(edge.pid, signal.SIGTERM)
+            try:
+                edge.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(edge.pid, signal.SIGKILL)
+                edge.wait()

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make run`: starts Docker, Redis, the web server, a Celery worker and beat as one group; Ctrl-C stops all of them.
+# `make run`: starts Docker, Redis, the web server, the AWS edge for sandboxes, a Celery worker and beat as one group;
+# Ctrl-C stops all of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -38,5 +39,6 @@ python manage.py sandbox pool
 
 echo
 echo "Sandcloud is starting at http://127.0.0.1:${SANDCLOUD_PORT}/  (Ctrl-C stops everything)"
+echo "Workstations reach its AWS endpoint at http://aws.sandcloud.internal:${SANDCLOUD_AWS_EDGE_PORT:-4566}/aws"
 echo
 honcho -f ops/Procfile -d . start

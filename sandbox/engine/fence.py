@@ -6,10 +6,13 @@ import os
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from django.conf import settings
 
 from ..policy import BRIDGE_PREFIX
 from .docker import EngineError
+from .host_gateway import host_gateway_address
 
 log = logging.getLogger(__name__)
 
@@ -37,23 +40,51 @@ class Fence:
 
     input_chain: str = "SANDCLOUD-INPUT"
     forward_chain: str = "SANDCLOUD-FORWARD"
+    # The fence's one hole: what sandboxes may open connections to on the host (the AWS edge listeners), consulted
+    # before the input chain refuses everything else.
+    allow_chain: str = "SANDCLOUD-ALLOW"
     bridges: str = BRIDGE_PREFIX + "+"
+    # The hole's address and ports (iptables' "4566:4581"); left empty they are this host's, filled in by
+    # fence_missing_rules: the engine's host-gateway address and SANDCLOUD_AWS_EDGE_PORTS.
+    edge_address: str = ""
+    edge_ports: str = ""
 
     def jumps(self) -> list[tuple[str, str, bool]]:
         """(chain, rule, ordered): the rules that send a sandbox's packets into the fence. An ordered one must come
         before any rule of its chain that would accept a sandbox's new connections, or the packet never reaches it."""
         # FORWARD belongs to Docker, which keeps DOCKER-USER its first jump by deleting and re-inserting it (and its
         # own rules, each for one bridge) whenever it creates a network: only its presence is checked.
-        return [("INPUT", f"-i {self.bridges} -j {self.input_chain}", True),
+        return [("INPUT", self.allow_jump, True),
+                ("INPUT", self.input_jump, True),
                 ("FORWARD", "-j DOCKER-USER", False),
                 ("DOCKER-USER", f"-i {self.bridges} -j {self.forward_chain}", True)]
 
+    @property
+    def allow_jump(self) -> str:
+        return f"-i {self.bridges} -j {self.allow_chain}"
+
+    @property
+    def input_jump(self) -> str:
+        return f"-i {self.bridges} -j {self.input_chain}"
+
     def chains(self) -> dict[str, list[str]]:
         """The fence's own chains, rule for rule."""
-        return {self.input_chain: ["-m conntrack --ctstate RELATED,ESTABLISHED -j RETURN",
+        return {self.allow_chain: [f"-d {self.edge_address}/32 -p tcp -m tcp --dport {self.edge_ports} -j ACCEPT"],
+                self.input_chain: ["-m conntrack --ctstate RELATED,ESTABLISHED -j RETURN",
                                    "-j REJECT --reject-with icmp-port-unreachable"],
                 self.forward_chain: ["-m physdev --physdev-is-bridged -j RETURN",
                                      "-j REJECT --reject-with icmp-net-unreachable"]}
+
+
+def edge_ports(first: int, last: int) -> str:
+    """A port range as `iptables -S` prints it."""
+    return str(first) if first == last else f"{first}:{last}"
+
+
+def _on_this_host(fence: Fence) -> Fence:
+    """`fence` with the hole it leaves to the host filled in. Raises HostGatewayUnknown when the engine cannot say."""
+    return replace(fence, edge_address=fence.edge_address or host_gateway_address(),
+                   edge_ports=fence.edge_ports or edge_ports(*settings.SANDCLOUD_AWS_EDGE_PORTS))
 
 
 SANDBOX_FENCE = Fence()
@@ -69,6 +100,10 @@ def fence_missing_rules(*, fence: Fence) -> list[str]:
     long to put a rule back; a refusal is worth the wait). IPv6 is not checked:
     sandboxes have no IPv6 at all (policy.py disables it in their network namespace).
     """
+    try:
+        fence = _on_this_host(fence)
+    except EngineError as error:
+        return [f"the address of the fence's hole to the AWS endpoint is unknown: {getattr(error, 'detail', error)}"]
     missing = _missing_now(fence)
     for _ in range(4):
         if not missing:
@@ -89,7 +124,8 @@ def _missing_now(fence: Fence) -> list[str]:
 
 
 def missing_from_listing(listing: str, *, fence: Fence) -> list[str]:
-    """What an `iptables -S` listing of the filter table lacks of `fence`, one line per missing rule."""
+    """What an `iptables -S` listing of the filter table lacks of `fence` (its hole's address and ports filled in),
+    one line per missing rule."""
     rules: dict[str, list[str]] = {}  # chain: its rules, each as printed after `-A <chain> `
     for line in listing.splitlines():
         flag, _, rest = line.partition(" ")
@@ -108,6 +144,11 @@ def missing_from_listing(listing: str, *, fence: Fence) -> list[str]:
         if ordered and accepted_before:
             missing.append(f"iptables chain {chain} accepts packets (`-A {chain} {accepted_before[0]}`) before "
                            f"`-A {chain} {rule}`")
+    inputs = rules.get("INPUT", [])
+    if fence.allow_jump in inputs and fence.input_jump in inputs \
+            and inputs.index(fence.allow_jump) > inputs.index(fence.input_jump):
+        missing.append(f"iptables chain INPUT sends sandbox packets to {fence.input_chain}, which refuses them, "
+                       f"before {fence.allow_chain}: `-A INPUT {fence.allow_jump}` must come first")
     for chain, expected in fence.chains().items():
         if chain not in rules:
             missing.append(f"iptables chain {chain} does not exist")

@@ -5,11 +5,14 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
+import time
+import tomllib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +35,22 @@ PS1='\[\e[1;32m\]learner@sandbox\[\e[0m\]:\[\e[1;34m\]\w\[\e[0m\]\$ '
 alias ls='ls --color=auto'
 """
 
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+# The workstation's `aws` CLI (v1) and boto3, at the versions pyproject.toml pins for the site itself. The image has
+# no pip: the host's (Python 3.11, as the image's Debian python3) installs and compiles them, and the build adds them
+# to the image's root filesystem, where the image's python3 finds them.
+WORKSTATION_PYTHON_PACKAGES = ("awscli", "boto3", "botocore")
+IMAGE_SITE_PACKAGES = "/usr/local/lib/python3.11/dist-packages"
+IMAGE_COMMANDS = ("aws",)  # pip's scripts that go to /usr/local/bin, run by the image's python3
+# awscli v1 plugins are modules that ~/.aws/config's [plugins] section names and that Python imports from sys.path
+# (v1 knows no cli_legacy_plugin_path; a [plugins] line naming a directory makes every command fail). This directory
+# is on the image's sys.path through a .pth file; the plugins present when the image is built are copied into it.
+AWSCLI_PLUGIN_DIR = "/usr/local/lib/sandcloud/awscli-plugins"
+AWSCLI_PLUGIN_SOURCES = (PROJECT_DIR / "sandbox" / "logs" / "awscli_plugin" / "sandcloud_logs_tail.py",)
+# Those plugins' [plugins] section, which sandbox/aws_profile.py appends to the learner's ~/.aws/config when present.
+AWSCLI_PLUGINS_CONFIG = "/usr/local/share/sandcloud/awscli-plugins.ini"
+
 TMUX_CONF = """
 # One persistent shell per sandbox: reconnecting browsers re-attach and tmux redraws the screen.
 set -g status off
@@ -52,12 +71,45 @@ class ImageRecipe:
     pull_reference: str = ""
     changes: tuple[str, ...] = field(default_factory=tuple)
     workstation: bool = False
+    # Added on top of the debootstrapped root filesystem: pip requirements ("awscli==1.46.2") and awscli plugin
+    # modules (file name, contents).
+    python_requirements: tuple[str, ...] = ()
+    awscli_plugins: tuple[tuple[str, bytes], ...] = ()
 
     @property
-    def digest(self) -> str:
+    def base_digest(self) -> str:
+        """What debootstrap makes; its root filesystem is cached under this, so a change to what is added on top
+        rebuilds in seconds, not minutes."""
         text = "|".join([RECIPE_VERSION, self.tag, ",".join(self.packages), ";".join(self.changes), str(self.workstation),
                          BASHRC if self.workstation else "", TMUX_CONF if self.workstation else ""])
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
+    def digest(self) -> str:
+        """The whole recipe: an image labelled with another digest is rebuilt."""
+        if not self.python_requirements and not self.awscli_plugins:
+            return self.base_digest
+        plugins = [f"{name}:{hashlib.sha256(content).hexdigest()}" for name, content in self.awscli_plugins]
+        text = "|".join([self.base_digest, ",".join(self.python_requirements), ",".join(IMAGE_COMMANDS),
+                         IMAGE_SITE_PACKAGES, AWSCLI_PLUGIN_DIR, AWSCLI_PLUGINS_CONFIG, *plugins])
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def awscli_plugins_config(self) -> str:
+        """The [plugins] section that turns on the image's awscli plugins (empty when it has none)."""
+        modules = [Path(name).stem for name, _ in self.awscli_plugins]
+        return "[plugins]\n" + "".join(f"{module} = {module}\n" for module in modules) if modules else ""
+
+
+def pinned_requirements(names: Iterable[str]) -> tuple[str, ...]:
+    """The requirement lines pyproject.toml gives these packages ("awscli==1.46.2")."""
+    dependencies = tomllib.loads((PROJECT_DIR / "pyproject.toml").read_text())["project"]["dependencies"]
+    by_name = {re.split(r"[\s\[=<>!~;]", line, maxsplit=1)[0].lower(): line for line in dependencies}
+    return tuple(by_name[name] for name in names)
+
+
+def awscli_plugins_present() -> tuple[tuple[str, bytes], ...]:
+    """The awscli plugins that exist in this checkout right now, as (file name, contents)."""
+    return tuple((path.name, path.read_bytes()) for path in AWSCLI_PLUGIN_SOURCES if path.is_file())
 
 
 def default_recipes(*, workstation_tag: str, python_tag: str, pull: dict[str, str] | None = None) -> list[ImageRecipe]:
@@ -73,6 +125,8 @@ def default_recipes(*, workstation_tag: str, python_tag: str, pull: dict[str, st
             packages=("bash", "coreutils", "procps", "python3", "curl", "ca-certificates", "iproute2", "less",
                       "vim-tiny", "tmux", "ncurses-base", "util-linux", "file"),
             changes=common + ("ENV HOME=/home/learner", "WORKDIR /home/learner", "CMD [\"/bin/bash\"]"),
+            python_requirements=pinned_requirements(WORKSTATION_PYTHON_PACKAGES),
+            awscli_plugins=awscli_plugins_present(),
         ),
     ]
 
@@ -107,14 +161,84 @@ def ensure_images(recipes: list[ImageRecipe], *, client: docker.DockerClient, ou
         if recipe.pull_reference and _try_pull(client, recipe, say):
             built.append(recipe.tag)
             continue
-        tarball = _cache_dir() / f"{recipe.name}-{recipe.digest}.tar"
-        if force or not tarball.exists():
-            _build_rootfs_tarball(recipe, tarball, say)
+        base = _cache_dir() / f"{recipe.name}-{recipe.base_digest}.tar"
+        if force or not base.exists():
+            _build_rootfs_tarball(recipe, base, say)
         else:
-            say(f"reusing cached root filesystem {tarball}")
-        _import(client, recipe, tarball, say)
+            say(f"reusing cached root filesystem {base}")
+        if recipe.digest == recipe.base_digest:
+            _import(client, recipe, base, say)
+        else:
+            with _tarball_with_additions(recipe, base, say, force=force) as tarball:
+                _import(client, recipe, tarball, say)
         built.append(recipe.tag)
     return built
+
+
+@contextmanager
+def _tarball_with_additions(recipe: ImageRecipe, base: Path, say, *, force: bool) -> Iterator[Path]:
+    """A temporary copy of the base root filesystem tarball with the recipe's Python packages, commands and awscli
+    plugins appended, every file owned by root and without setuid or setgid bits."""
+    packages = _python_packages(recipe.python_requirements, say, force=force) if recipe.python_requirements else None
+    with tarfile.open(base) as archive:
+        # docker import refuses a path twice, so what the base already has (a parent directory) is not added again.
+        existing = set(archive.getnames())
+    with tempfile.TemporaryDirectory(prefix="sandcloud-image-", dir=_cache_dir()) as workdir:
+        tarball = Path(workdir) / "rootfs.tar"
+        shutil.copyfile(base, tarball)
+        say("adding " + ", ".join([*recipe.python_requirements, *(name for name, _ in recipe.awscli_plugins)]))
+        with tarfile.open(tarball, "a") as archive:
+            additions = _Additions(archive, existing)
+            if packages is not None:
+                for child in sorted(packages.iterdir()):
+                    if child.name != "bin":  # pip's scripts, written for the host's Python
+                        additions.tree(child, f"{IMAGE_SITE_PACKAGES}/{child.name}")
+                for command in IMAGE_COMMANDS:
+                    script = (packages / "bin" / command).read_text().split("\n", 1)[1]
+                    additions.file(f"/usr/local/bin/{command}", "#!/usr/bin/python3\n" + script, mode=0o755)
+            additions.file(f"{IMAGE_SITE_PACKAGES}/sandcloud-awscli-plugins.pth", AWSCLI_PLUGIN_DIR + "\n")
+            additions.directory(AWSCLI_PLUGIN_DIR)
+            for name, content in recipe.awscli_plugins:
+                additions.file(f"{AWSCLI_PLUGIN_DIR}/{name}", content)
+            if recipe.awscli_plugins:
+                additions.file(AWSCLI_PLUGINS_CONFIG, recipe.awscli_plugins_config())
+        yield tarball
+
+
+def _python_packages(requirements: tuple[str, ...], say, *, force: bool) -> Path:
+    """A directory holding `requirements` and their dependencies as pip installs them for Python 3.11, compiled for
+    the image's paths (its root filesystem is read-only, so Python could not write the bytecode there itself).
+    Cached by the requirements: pip runs again only when a pin changes."""
+    key = hashlib.sha256("|".join([f"{sys.version_info[0]}.{sys.version_info[1]}", IMAGE_SITE_PACKAGES,
+                                   *requirements]).encode()).hexdigest()[:16]
+    target = _cache_dir() / f"python-packages-{key}"
+    if target.is_dir() and not force:
+        say(f"reusing cached Python packages {target}")
+        return target
+    if sys.version_info[:2] != (3, 11):
+        raise ImageBuildError(f"the workstation's Python packages are installed with the host's Python 3.11, like the "
+                              f"image's; this is {sys.version_info[0]}.{sys.version_info[1]}")
+    say(f"installing {' '.join(requirements)} with pip (from PyPI; once)")
+    partial = Path(tempfile.mkdtemp(prefix="python-packages-", dir=_cache_dir()))
+    try:
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                        "--no-warn-script-location", "--only-binary=:all:", "--no-compile", "--target", str(partial),
+                        *requirements], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", "-s", str(partial),
+                        "-p", IMAGE_SITE_PACKAGES, str(partial)], check=True, stdout=subprocess.DEVNULL)
+        if force:
+            shutil.rmtree(target, ignore_errors=True)
+        try:
+            partial.rename(target)
+        except OSError:
+            if not target.is_dir():
+                raise  # anything but another build having put the same packages there first
+    except subprocess.CalledProcessError as error:
+        raise ImageBuildError(f"pip could not install {' '.join(requirements)} (exit code {error.returncode})") \
+            from error
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return target
 
 
 def _printer(out: TextIO, prefix: str) -> Callable[[str], None]:
@@ -225,6 +349,51 @@ class _ChunkReader(io.RawIOBase):
         size = min(len(buffer), len(self._pending))
         buffer[:size], self._pending = self._pending[:size], self._pending[size:]
         return size
+
+
+class _Additions:
+    """Files added to a root filesystem tarball: owned by root, never setuid, setgid or writable by others, each parent
+    directory made once, and no path the tarball already has."""
+
+    def __init__(self, archive: tarfile.TarFile, existing: set[str]):
+        self.archive, self.existing, self.mtime = archive, existing, int(time.time())
+
+    def _member(self, path: str, *, kind: bytes, mode: int, size: int = 0) -> tarfile.TarInfo | None:
+        name = "." + path
+        if name in self.existing:
+            if kind == tarfile.DIRTYPE:
+                return None
+            raise ImageBuildError(f"the image already has {path}; it cannot be added")
+        parent = str(Path(path).parent)
+        if parent != "/":
+            self.directory(parent)
+        self.existing.add(name)
+        info = tarfile.TarInfo(name)
+        info.type, info.mode, info.size, info.mtime = kind, mode & 0o1755, size, self.mtime
+        info.uname = info.gname = "root"
+        return info
+
+    def directory(self, path: str) -> None:
+        if (info := self._member(path, kind=tarfile.DIRTYPE, mode=0o755)) is not None:
+            self.archive.addfile(info)
+
+    def file(self, path: str, content: str | bytes, *, mode: int = 0o644, mtime: int | None = None) -> None:
+        data = content.encode() if isinstance(content, str) else content
+        info = self._member(path, kind=tarfile.REGTYPE, mode=mode, size=len(data))
+        if mtime is not None:
+            info.mtime = mtime  # compiled modules are only used while their source keeps the mtime they recorded
+        self.archive.addfile(info, io.BytesIO(data))
+
+    def tree(self, source: Path, path: str) -> None:
+        if source.is_symlink():
+            raise ImageBuildError(f"{source} is a symbolic link; only files and directories are added to images")
+        if source.is_dir():
+            self.directory(path)
+            for child in sorted(source.iterdir()):
+                self.tree(child, f"{path}/{child.name}")
+        else:
+            stat = source.stat()
+            self.file(path, source.read_bytes(), mode=stat.st_mode & 0o777, mtime=int(stat.st_mtime))
 
 
 def _build_rootfs_tarball(recipe: ImageRecipe, tarball: Path, say) -> None:

@@ -16,10 +16,12 @@ from sandbox import services
 from sandbox.engine import fence
 from sandbox.engine.docker import engine
 from sandbox.engine.fence import Fence, fence_missing_rules
+from sandbox.engine.host_gateway import host_gateway_address
 from sandbox.engine.images import LEARNER_GID
 from sandbox.models import Runtime, Sandbox, WarmContainer
 from sandbox.policy import ContainerSpec, bridge_interface_name, labels_for, learner_network_name, workstation_command
 from sandbox.states import State
+from tests.aws_edge import aws_edge, aws_edge_listener  # noqa: F401 - fixtures
 from tests.conftest import run_in
 
 from .observe import assert_host_and_bystander_answer, inspect, network_addresses, tcp_connect_from
@@ -29,7 +31,8 @@ pytestmark = pytest.mark.docker
 INSTANCE = settings.SANDCLOUD["INSTANCE"]
 # Chains ops/firewall.sh never makes: the host as it is after a reboot, without touching the real fence that other
 # runs on this engine rely on.
-FENCE_AFTER_A_REBOOT = Fence(input_chain="SANDCLOUD-GONE-INPUT", forward_chain="SANDCLOUD-GONE-FORWARD")
+FENCE_AFTER_A_REBOOT = Fence(input_chain="SANDCLOUD-GONE-INPUT", forward_chain="SANDCLOUD-GONE-FORWARD",
+                             allow_chain="SANDCLOUD-GONE-ALLOW")
 
 
 def _learner_network(sandbox) -> dict:
@@ -174,6 +177,56 @@ def test_host_services_the_fence_holds_back_and_the_docker_socket_are_out_of_rea
     assert_host_and_bystander_answer(bystander)
 
 
+def test_the_aws_edge_is_the_one_host_service_a_sandbox_reaches(start_sandbox, learner, bystander, aws_edge,
+                                                                 host_service, unfenced_container):
+    sandbox = start_sandbox(learner)
+    _, gateway = network_addresses(sandbox)
+    redis_port = int(settings.REDIS_URL.rsplit(":", 1)[1].split("/")[0])
+    # Beside the edge on its own address (a port outside the hole), and the edge's port on the learner's gateway.
+    beside_the_edge = socket.create_server((aws_edge.address, 0))
+    edge_port_on_the_gateway = socket.create_server((gateway, aws_edge.port))
+    services_there = {"a server beside the edge": (aws_edge.address, beside_the_edge.getsockname()[1]),
+                      "a service on every host address, at the edge's address": (aws_edge.address, host_service),
+                      "the edge's port on the learner's gateway": (gateway, aws_edge.port)}
+    # A container outside the fence reaches every one of them, so only the fence can stop a sandbox…
+    control_id, control_uid, _ = unfenced_container
+    from_the_control = {name: _connect_from_container(control_id, control_uid, *where)
+                        for name, where in services_there.items()}
+
+    outcomes = {name: tcp_connect_from(sandbox, *where) for name, where in services_there.items()}
+    outcomes["redis at the edge's address"] = tcp_connect_from(sandbox, aws_edge.address, redis_port)
+    to_the_edge = tcp_connect_from(sandbox, "aws.sandcloud.internal", aws_edge.port)
+    beside_the_edge.close()
+    edge_port_on_the_gateway.close()
+
+    # …and it stops everything but the AWS edge, refused at once.
+    assert set(from_the_control.values()) == {"connected"}, from_the_control
+    assert to_the_edge == "connected"
+    assert set(outcomes.values()) == {"ECONNREFUSED"}, outcomes
+    assert_host_and_bystander_answer(bystander)
+
+
+def test_the_aws_edge_serves_no_page_of_the_site(start_sandbox, learner, aws_edge, client):
+    sandbox = start_sandbox(learner)
+    edge = f"http://aws.sandcloud.internal:{aws_edge.port}"
+    site_paths = ["/", "/accounts/login/", "/admin/login/", "/api/sandboxes/", "/aws-keys/", "/lessons/",
+                  "/static/sandcloud/polling.js"]
+
+    answers = {path: run_in(sandbox, f"curl -s -o /dev/null -w '%{{http_code}} %{{content_type}}' {edge}{path}",
+                            timeout=15)[1] for path in site_paths}
+    _, as_the_site = run_in(sandbox, f"curl -s -o /dev/null -w '%{{http_code}}' -H 'Host: 127.0.0.1:8000' "
+                                     f"{edge}/accounts/login/", timeout=15)
+    _, unsigned = run_in(sandbox, f"curl -s -X POST -d 'Action=GetCallerIdentity&Version=2011-06-15' {edge}/aws/",
+                         timeout=15)
+
+    # The site serves those paths (the sign-in page, for one)…
+    assert client.get("/accounts/login/").status_code == 200
+    # …the edge answers each with a plain-text 404, a Host naming the site with a 400, and /aws in AWS's words.
+    assert answers == {path: "404 text/plain; charset=utf-8" for path in site_paths}
+    assert as_the_site == "400"
+    assert "<Code>MissingAuthenticationToken</Code>" in unsigned
+
+
 def test_the_warm_pool_is_fenced_while_it_waits_and_after_a_claim(start_sandbox, learner, host_service, outside,
                                                                    monkeypatch):
     monkeypatch.setitem(settings.SANDCLOUD, "WARM_POOL_SIZE", 2)
@@ -242,13 +295,32 @@ def test_the_fence_check_names_each_missing_rule():
     jumps_gone = fence_missing_rules(fence=Fence(bridges="sandcl-gone+"))
 
     assert after_a_reboot == [
+        "iptables chain INPUT lacks `-A INPUT -i sandcl-+ -j SANDCLOUD-GONE-ALLOW`",
         "iptables chain INPUT lacks `-A INPUT -i sandcl-+ -j SANDCLOUD-GONE-INPUT`",
         "iptables chain DOCKER-USER lacks `-A DOCKER-USER -i sandcl-+ -j SANDCLOUD-GONE-FORWARD`",
+        "iptables chain SANDCLOUD-GONE-ALLOW does not exist",
         "iptables chain SANDCLOUD-GONE-INPUT does not exist",
         "iptables chain SANDCLOUD-GONE-FORWARD does not exist",
     ]
-    assert jumps_gone == ["iptables chain INPUT lacks `-A INPUT -i sandcl-gone+ -j SANDCLOUD-INPUT`",
+    assert jumps_gone == ["iptables chain INPUT lacks `-A INPUT -i sandcl-gone+ -j SANDCLOUD-ALLOW`",
+                          "iptables chain INPUT lacks `-A INPUT -i sandcl-gone+ -j SANDCLOUD-INPUT`",
                           "iptables chain DOCKER-USER lacks `-A DOCKER-USER -i sandcl-gone+ -j SANDCLOUD-FORWARD`"]
+
+
+def test_the_fence_check_refuses_while_the_hole_to_the_aws_edge_is_missing_or_wrong():
+    # As on a host whose firewall a script from before the AWS edge made, or one made for other edge ports.
+    without_the_hole = Fence(allow_chain="SANDCLOUD-GONE-ALLOW")
+    other_ports = Fence(edge_ports="4566")
+
+    with pytest.raises(fence.FenceMissing) as refusal:
+        fence.fence_verify(fence=without_the_hole)
+
+    address = host_gateway_address()
+    assert refusal.value.missing == ["iptables chain INPUT lacks `-A INPUT -i sandcl-+ -j SANDCLOUD-GONE-ALLOW`",
+                                     "iptables chain SANDCLOUD-GONE-ALLOW does not exist"]
+    assert fence_missing_rules(fence=other_ports) == [
+        f"iptables chain SANDCLOUD-ALLOW holds ['-d {address}/32 -p tcp -m tcp --dport 4566:4581 -j ACCEPT'] "
+        f"instead of ['-d {address}/32 -p tcp -m tcp --dport 4566 -j ACCEPT']"]
 
 
 def test_nothing_is_handed_out_while_the_fence_is_missing(start_sandbox, learner, other_learner, monkeypatch, caplog):
