@@ -22,6 +22,7 @@ system:
 	@bash ops/system-deps.sh
 
 deps: system $(VENV)/.installed node_modules/.installed
+	@test -f static/build/codemirror.js || npm run build --silent
 
 services: deps
 	@bash ops/services.sh >/dev/null

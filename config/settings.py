@@ -7,6 +7,7 @@ import dj_database_url
 from csp.constants import NONE, SELF, WASM_UNSAFE_EVAL
 
 from config.secret_key import secret_key_read_or_create
+from sandbox.policy import AWS_EDGE_HOST
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -79,6 +80,9 @@ INSTALLED_APPS = [
     "accounts",
     "sandbox",
     "sandbox.awsapi",
+    "sandbox.logs",
+    "sandbox.scheduler",
+    "sandbox.functions",
     "labs",
     "lessons",
     "cohorts",
@@ -270,6 +274,15 @@ CELERY_BEAT_SCHEDULE = {
     "sandbox-warm-pool": {"task": "sandbox.tasks.warm_pool_fill_task", "schedule": 30.0},
     # Finishes lost checks and re-queues lost step setups; labs/services.py says when one counts as lost.
     "labs-reap": {"task": "labs.tasks.attempts_reap_task", "schedule": 30.0},
+    # Log retention, the per-account log storage cap and old empty streams (sandbox/logs/services.py).
+    "logs-expire": {"task": "sandbox.logs.tasks.logs_expire_task", "schedule": 60.0},
+    # Claims the learners' due EventBridge schedules and queues their firings (sandbox/scheduler/services.py).
+    "scheduler-dispatch": {"task": "sandbox.scheduler.tasks.schedules_dispatch_task",
+                           "schedule": env_float("SANDCLOUD_SCHEDULER_DISPATCH_SECONDS", 10.0)},
+    # Freezes idle Lambda environments and removes long-idle ones; reconciles them with Docker (sandbox/functions).
+    "functions-tend": {"task": "sandbox.functions.tasks.environments_tend_task",
+                       "schedule": env_float("SANDCLOUD_FUNCTIONS_TEND_SECONDS", 2.0)},
+    "functions-reconcile": {"task": "sandbox.functions.tasks.environments_reconcile_task", "schedule": 30.0},
 }
 CELERY_TIMEZONE = "UTC"
 
@@ -348,9 +361,58 @@ SANDCLOUD = {
 # What `manage.py awscreds` and the keys page tell a learner to export. The endpoint is the edge path on this site.
 SANDCLOUD_AWS_REGION = os.environ.get("SANDCLOUD_AWS_REGION", "us-east-1")
 SANDCLOUD_AWS_ENDPOINT_URL = os.environ.get("SANDCLOUD_AWS_ENDPOINT_URL", "http://127.0.0.1:8000/aws")
+# Sandboxes reach the endpoint at http://aws.sandcloud.internal:<port>/aws instead: a second daphne that serves only
+# /aws (`manage.py awsedge`, config/edge_settings.py), listening on the host's address Docker calls host-gateway. The
+# fence around sandbox networks (ops/firewall.sh) opens TCP to that address on SANDCLOUD_AWS_EDGE_PORTS and nothing
+# else: room for one edge per install on the host (make run's, each test run's). This install's listens on _PORT.
+SANDCLOUD_AWS_EDGE_PORT = env_int("SANDCLOUD_AWS_EDGE_PORT", 4566)
+_first_port, _, _last_port = os.environ.get("SANDCLOUD_AWS_EDGE_PORTS", "4566-4581").strip().partition("-")
+SANDCLOUD_AWS_EDGE_PORTS = (int(_first_port), int(_last_port or _first_port))  # first, last
+if not 0 < SANDCLOUD_AWS_EDGE_PORTS[0] <= SANDCLOUD_AWS_EDGE_PORT <= SANDCLOUD_AWS_EDGE_PORTS[1] < 65536:
+    raise ValueError(f"SANDCLOUD_AWS_EDGE_PORT ({SANDCLOUD_AWS_EDGE_PORT}) must lie in SANDCLOUD_AWS_EDGE_PORTS "
+                     f"({'-'.join(map(str, SANDCLOUD_AWS_EDGE_PORTS))}), the ports ops/firewall.sh opens to sandboxes")
+# The endpoint as sandboxes (workstations' ~/.aws/config, function environments) call it: the edge listener by the
+# name every networked sandbox has in its /etc/hosts (sandbox/policy.py), and the edge's path (sandbox/awsapi/edge.py).
+SANDCLOUD_AWS_SANDBOX_ENDPOINT_URL = f"http://{AWS_EDGE_HOST}:{SANDCLOUD_AWS_EDGE_PORT}/aws"
 # The largest request body the edge reads (Lambda's own limit: a 50 MB zip, base64-encoded in CreateFunction's JSON).
 SANDCLOUD_AWS_MAX_REQUEST_BYTES = env_int("SANDCLOUD_AWS_MAX_REQUEST_BYTES", 69_905_067)
 # Secret access keys are stored encrypted (Fernet) with a key derived (HKDF) from this, else from SECRET_KEY; keys
 # derived from SECRET_KEY and SECRET_KEY_FALLBACKS still decrypt, so setting this later keeps existing keys working.
 # Replacing this value (or SECRET_KEY, with no fallback) makes the stored keys unusable: learners create new ones.
 SANDCLOUD_AWS_KEY_ENCRYPTION_KEY = os.environ.get("SANDCLOUD_AWS_KEY_ENCRYPTION_KEY", "")
+
+# --- CloudWatch Logs (sandbox/logs) -------------------------------------------------------------------------------
+# Each account's log events are kept to this many MB (the expiry task deletes its oldest events first), and no event
+# longer than this many days, whatever retention its group has ("Never expire" included).
+SANDCLOUD_LOGS_MAX_MB_PER_ACCOUNT = env_float("SANDCLOUD_LOGS_MAX_MB_PER_ACCOUNT", 64)
+SANDCLOUD_LOGS_MAX_DAYS = env_int("SANDCLOUD_LOGS_MAX_DAYS", 30)
+
+# --- EventBridge Scheduler (sandbox/scheduler) --------------------------------------------------------------------
+# Schedules one learner's account may hold, and how often Sandcloud fires one schedule at most (AWS allows once a
+# minute; a larger figure refuses shorter rates and crons, and the dispatcher never fires a schedule sooner).
+SANDCLOUD_SCHEDULES_PER_ACCOUNT = env_int("SANDCLOUD_SCHEDULES_PER_ACCOUNT", 20)
+SANDCLOUD_SCHEDULE_MIN_INTERVAL_SECONDS = env_int("SANDCLOUD_SCHEDULE_MIN_INTERVAL_SECONDS", 60)
+
+# --- Lambda functions (sandbox/functions) -------------------------------------------------------------------------
+SANDCLOUD_FUNCTIONS = {
+    "RUNTIME_IMAGE": os.environ.get("SANDCLOUD_LAMBDA_IMAGE", "sandcloud/lambda-python:3.11"),
+    # Unpacked deployment packages, mounted read-only at /var/task (one tree per account and zip).
+    "CODE_DIR": os.environ.get("SANDCLOUD_FUNCTIONS_CODE_DIR", str(BASE_DIR / "var" / "functions" / "code")),
+    # An idle environment is frozen (docker pause) after this long, and removed after IDLE_REMOVE_SECONDS.
+    "FREEZE_AFTER_SECONDS": env_float("SANDCLOUD_FUNCTIONS_FREEZE_AFTER_SECONDS", 2),
+    "IDLE_REMOVE_SECONDS": env_int("SANDCLOUD_FUNCTIONS_IDLE_REMOVE_SECONDS", 600),
+    # Concurrent executions per learner (AWS's account limit is 1,000; a class shares one machine).
+    "CONCURRENCY_PER_LEARNER": env_int("SANDCLOUD_FUNCTIONS_CONCURRENCY", 10),
+    "FUNCTIONS_PER_LEARNER": env_int("SANDCLOUD_FUNCTIONS_PER_LEARNER", 50),
+    "CODE_MB_PER_LEARNER": env_int("SANDCLOUD_FUNCTIONS_CODE_MB_PER_LEARNER", 500),
+    # Environments (running containers) per learner and per host; host memory is admitted with the sandboxes'.
+    "ENVIRONMENTS_PER_LEARNER": env_int("SANDCLOUD_FUNCTIONS_ENVIRONMENTS_PER_LEARNER", 12),
+    "ENVIRONMENTS_PER_HOST": env_int("SANDCLOUD_FUNCTIONS_ENVIRONMENTS_PER_HOST", 400),
+    # The largest /tmp a function may ask for (AWS allows 10,240 MB; /tmp is memory-backed here).
+    "MAX_EPHEMERAL_MB": env_int("SANDCLOUD_FUNCTIONS_MAX_EPHEMERAL_MB", 1024),
+    # One invocation's log is kept up to this many bytes (the rest is counted and dropped).
+    "LOG_BYTES_PER_INVOCATION": env_int("SANDCLOUD_FUNCTIONS_LOG_BYTES", 1024 * 1024),
+    "INVOCATIONS_KEPT": env_int("SANDCLOUD_FUNCTIONS_INVOCATIONS_KEPT", 1000),
+    # Async invocations: retried twice after a function error, waiting these seconds (AWS: about 1 and 2 minutes).
+    "ASYNC_RETRY_DELAYS": [int(s) for s in os.environ.get("SANDCLOUD_FUNCTIONS_ASYNC_RETRY_DELAYS", "60,120").split(",")],
+}

@@ -21,6 +21,7 @@ urlpatterns = [
     path("cohorts/", include("cohorts.urls")),
     path("lessons/", include("lessons.urls")),
     path("labs/", include("labs.urls")),
+    path("functions/", include("sandbox.functions.urls")),
     path("", front.home, name="home"),
     path("", include("sandbox.urls")),
 ]

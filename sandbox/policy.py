@@ -13,6 +13,17 @@ LEARNER_OOM_SCORE_ADJ = 1000
 # Every learner container carries its uid here, whichever install made it, so no other install hands out the same uid.
 UID_LABEL = "sandcloud.uid"
 
+# The name a sandbox reaches the AWS endpoint by (`manage.py awsedge`): Docker's host-gateway, the host's address on
+# its default bridge, which every sandbox network reaches through its default route. ops/firewall.sh opens the fence
+# to that address on the edge's ports alone.
+AWS_EDGE_HOST = "aws.sandcloud.internal"
+
+# What a managed container is: a learner's sandbox (no label, as before this label existed) or another service's
+# container, e.g. a Lambda execution environment, which the sandbox reaper leaves to that service's own reaper.
+KIND_LABEL = "sandcloud.kind"
+KIND_SANDBOX = "sandbox"
+KIND_FUNCTION_ENVIRONMENT = "function-environment"
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -45,6 +56,11 @@ class ContainerSpec:
     network: str | None = None
     command: tuple[str, ...] = ()
     environment: dict[str, str] = field(default_factory=dict)
+    # Read-only bind mounts (host path, container path) of files the platform prepared, e.g. a function's unpacked
+    # code at /var/task; never a learner-chosen host path.
+    binds: tuple[tuple[str, str], ...] = ()
+    # What the learner sees as the machine: an execution environment is no "sandbox".
+    hostname: str = "sandbox"
 
 
 class PolicyError(ValueError):
@@ -84,7 +100,7 @@ def hardened_create_kwargs(spec: ContainerSpec) -> dict:
         "user": f"{spec.uid}:{spec.gid}",
         "environment": {"HOME": "/home/learner", "LANG": "C.UTF-8", "TERM": "xterm-256color", **spec.environment},
         "working_dir": "/home/learner",
-        "hostname": "sandbox",
+        "hostname": spec.hostname,
         "detach": True,
         "init": True,
         "cap_drop": ["ALL"],
@@ -113,6 +129,8 @@ def hardened_create_kwargs(spec: ContainerSpec) -> dict:
         "shm_size": f"{limits.tmp_mb}m",  # /dev/shm is memory too: capped like /tmp rather than Docker's 64 MB
         "runtime": spec.runtime,
     }
+    if spec.binds:
+        kwargs["volumes"] = {host: {"bind": target, "mode": "ro"} for host, target in spec.binds}
     if spec.runtime == "runsc" or spec.network is None:
         # gVisor's Debian build only runs without networking; a sandbox without a network has none at all.
         kwargs["network_mode"] = "none"
@@ -127,6 +145,8 @@ def hardened_create_kwargs(spec: ContainerSpec) -> dict:
         # No IPv6 at all (also on the interface a warm container gains when it joins its learner's network), so the
         # IPv4 fence is the whole fence.
         kwargs["sysctls"] = {"net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1"}
+        # In /etc/hosts, so the name resolves although the sandbox's DNS answers nothing but its learner's containers.
+        kwargs["extra_hosts"] = {AWS_EDGE_HOST: "host-gateway"}
     return {k: v for k, v in kwargs.items() if v is not None}
 
 

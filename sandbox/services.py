@@ -13,6 +13,9 @@ from django.db.models import Sum
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
+from .awsapi.errors import AwsError
+from .awsapi.identity import aws_account_for, aws_environment_for
+from .aws_profile import AWS_PROFILE_WRITE, aws_profile, aws_profile_environment
 from .engine.cgroups import sandboxes_memory_mb
 from .engine.docker import EngineError, EngineUnavailable, ImageMissing, UidTaken, engine
 from .engine.fence import FenceMissing, fence_verify
@@ -20,9 +23,9 @@ from .engine.images import LEARNER_GID, LEARNER_UID_COUNT, LEARNER_UID_FIRST
 from .events import event_publish, redis_client
 from .recording import recordings_expire
 from .models import Runtime, Sandbox, WarmContainer
-from .policy import (ContainerSpec, Limits, PolicyError, Quota, check_capabilities, container_name, labels_for,
-                     memory_budget_mb,
-                     learner_network_name, quota_refusal, subnet_candidates, workstation_command)
+from .policy import (KIND_LABEL, KIND_SANDBOX, ContainerSpec, Limits, PolicyError, Quota, check_capabilities,
+                     container_name, labels_for, memory_budget_mb, learner_network_name, quota_refusal,
+                     subnet_candidates, workstation_command)
 from .states import COUNTED, FINAL, State, check_transition
 
 log = logging.getLogger(__name__)
@@ -112,7 +115,7 @@ def _free_uid(uids: range) -> int:
 HOST_QUOTA_LOCK = 0x5A4D_C10D
 
 
-def _lock_host_quota() -> None:
+def host_quota_lock() -> None:
     """Serializes every learner's quota check, so concurrent requests cannot all squeeze under the host's limits.
 
     On PostgreSQL a transaction-scoped advisory lock (released at commit or rollback); SQLite's IMMEDIATE transactions
@@ -123,13 +126,26 @@ def _lock_host_quota() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [HOST_QUOTA_LOCK])
 
 
-def _memory_committed_mb() -> int:
-    """The memory limits of every sandbox that has or will have a container, and of the warm pool's containers."""
+# Other services' containers on the same host memory (e.g. Lambda execution environments) report the memory limits
+# they hold here, so sandboxes and those containers are admitted against one budget.
+_memory_commitments: list = []
+
+
+def memory_commitment_register(committed_mb) -> None:
+    """`committed_mb()` returns the MB of memory limits a service's running containers hold on this host."""
+    if committed_mb not in _memory_commitments:
+        _memory_commitments.append(committed_mb)
+
+
+def memory_committed_mb() -> int:
+    """The memory limits of every sandbox that has or will have a container, of the warm pool's containers, and of
+    every other service's containers."""
     sandboxes = Sandbox.objects.filter(state__in=COUNTED).aggregate(total=Sum("memory_mb"))["total"] or 0
-    return sandboxes + _warm_containers().count() * default_limits().memory_mb
+    others = sum(committed() for committed in _memory_commitments)
+    return sandboxes + _warm_containers().count() * default_limits().memory_mb + others
 
 
-def _memory_budget_mb() -> int:
+def host_memory_budget_mb() -> int:
     config = _config()
     return memory_budget_mb(parent_memory_mb=sandboxes_memory_mb(config["SANDBOXES_CGROUP"]),
                             overcommit=config["MEMORY_OVERCOMMIT"])
@@ -154,10 +170,10 @@ def sandbox_request(*, owner: AbstractBaseUser, lab_slug: str = "", step_slug: s
     limits = limits or default_limits()
     image = image or config["WORKSTATION_IMAGE"]
     quota = Quota(per_learner=config["MAX_PER_LEARNER"], per_host=config["MAX_PER_HOST"],
-                  memory_budget_mb=_memory_budget_mb())
+                  memory_budget_mb=host_memory_budget_mb())
     now = timezone.now()
     with transaction.atomic():
-        _lock_host_quota()
+        host_quota_lock()
         warm = None
         if _matches_warm_pool(runtime=runtime, image=image, limits=limits, capabilities=capabilities):
             # Claimed before the check, so the claimed container's memory is counted once, as this request's; a refusal
@@ -167,7 +183,7 @@ def sandbox_request(*, owner: AbstractBaseUser, lab_slug: str = "", step_slug: s
             quota=quota,
             learner_active=Sandbox.objects.filter(owner=owner, state__in=COUNTED).count(),
             host_active=Sandbox.objects.filter(state__in=COUNTED).count(),
-            memory_committed_mb=_memory_committed_mb(), memory_requested_mb=limits.memory_mb,
+            memory_committed_mb=memory_committed_mb(), memory_requested_mb=limits.memory_mb,
         )
         if refusal:
             log.info("refused a sandbox for %s: %s", owner.get_username(), refusal)
@@ -257,6 +273,11 @@ def _spec_for(sandbox: Sandbox, *, network: str | None) -> ContainerSpec:
     )
 
 
+def learner_network_ensure(*, user_id: int) -> str:
+    """The learner's private network (made when missing): their sandboxes and function environments share it."""
+    return _learner_network(user_id)
+
+
 def _learner_network(user_id: int) -> str:
     config = _config()
     name = learner_network_name(config["INSTANCE"], user_id)
@@ -291,6 +312,7 @@ def sandbox_provision(*, sandbox_id: int) -> Sandbox:
                       message=f"Starting a container ({sandbox.memory_mb} MB, {sandbox.cpus:g} CPU, "
                               f"{'gVisor' if sandbox.runtime == Runtime.RUNSC else 'runc'})")
         container_id = _run_on_own_uid(sandbox, network=network)
+        _aws_profile_write(sandbox, container_id=container_id)
     except EngineUnavailable:
         raise  # the task retries; the reaper fails it if the engine stays away
     except EngineError as error:
@@ -333,7 +355,8 @@ def _sandbox_draw_uid_again(sandbox: Sandbox) -> None:
 
 
 def sandbox_attach(*, sandbox_id: int) -> bool:
-    """Finishes a warm claim off the request path: the learner's network and a name that says whose it is.
+    """Finishes a warm claim off the request path: the learner's network, their AWS credentials and a name that says
+    whose it is.
 
     Idempotent, so the reconciler can repeat an attach whose task was lost: the rename is the last step, so a claimed
     container that still has its pool name has not finished. Returns whether there was anything to do.
@@ -348,8 +371,34 @@ def sandbox_attach(*, sandbox_id: int) -> bool:
         return False
     docker.connect(sandbox.container_id, _learner_network(sandbox.owner_id))
     docker.disconnect(sandbox.container_id, _pool_network())
+    # Here and not at the claim: a warm container starts before anyone owns it, so its environment cannot hold them.
+    _aws_profile_write(sandbox, container_id=sandbox.container_id)
     docker.rename(sandbox.container_id, name)
     return True
+
+
+def _aws_profile_write(sandbox: Sandbox, *, container_id: str) -> None:
+    """Puts the owner's AWS credentials and the sandbox endpoint in ~/.aws (sandbox/aws_profile.py), so `aws` and
+    boto3 work as typed. The sandbox is usable without them: a failure is told to the learner, and never fails it."""
+    try:
+        account = aws_account_for(user=sandbox.owner)
+        profile = aws_profile(environment=aws_environment_for(user=sandbox.owner))
+        code, output = engine().exec(container_id, ["sh", "-c", AWS_PROFILE_WRITE],
+                                     user=f"{sandbox.uid}:{LEARNER_GID}", timeout=10,
+                                     environment=aws_profile_environment(profile))
+    except EngineUnavailable:
+        raise  # the task retries: a start or an attach waits for the engine anyway
+    except (EngineError, AwsError) as error:
+        code, output = -1, str(error)
+    if code != 0:
+        log.warning("could not write the AWS profile into sandbox %s (exit code %s): %s", sandbox.pk, code,
+                    output.strip()[:300])
+        event_publish(sandbox_id=sandbox.pk, state=sandbox.state, level="warning",
+                      message="Your AWS credentials could not be put in ~/.aws: the AWS keys page gives you lines "
+                              "to paste into the terminal instead.")
+        return
+    event_publish(sandbox_id=sandbox.pk, state=sandbox.state,
+                  message=f"Your AWS account {account.account_id} is set up in ~/.aws for the aws CLI")
 
 
 # --- warm pool ------------------------------------------------------------------------------------------------------
@@ -592,6 +641,8 @@ def _reconcile_container(container, *, sandbox: Sandbox | None, warm_ids: set[st
             log.info("attaching claimed warm container %s to sandbox %s", container.id[:12], sandbox.pk)
             return "attached" if sandbox_attach(sandbox_id=sandbox.pk) else None
         return None
+    if container.labels.get(KIND_LABEL, KIND_SANDBOX) != KIND_SANDBOX:
+        return None  # another service's container (a function's environment): its own reaper reconciles it
     if container.id in warm_ids:
         if not container.running:
             _warm_containers().filter(container_id=container.id).delete()

@@ -294,6 +294,47 @@ class DockerEngine:
         except requests.exceptions.RequestException as error:
             raise _translate(error) from error
 
+    def pause(self, container: str) -> None:
+        """Freezes every process in the container (the cgroup freezer): it keeps its memory and uses no CPU."""
+        try:
+            self.api.pause(container)
+        except APIError as error:
+            if "is already paused" not in str(error):
+                raise _translate(error) from error
+        except requests.exceptions.RequestException as error:
+            raise _translate(error) from error
+
+    def unpause(self, container: str) -> None:
+        try:
+            self.api.unpause(container)
+        except APIError as error:
+            if "is not paused" not in str(error):
+                raise _translate(error) from error
+        except requests.exceptions.RequestException as error:
+            raise _translate(error) from error
+
+    def set_cpus(self, container: str, cpus: float) -> None:
+        """Changes a running container's CPU limit (its cgroup's CFS quota) without restarting it."""
+        try:
+            response = self.api._post_json(self.api._url("/containers/{0}/update", container),
+                                           data={"NanoCpus": int(cpus * 1e9)})
+            self.api._raise_for_status(response)
+        except (APIError, requests.exceptions.RequestException) as error:
+            raise _translate(error) from error
+
+    def address(self, container: str, network: str) -> str:
+        """The container's IPv4 address on one of its networks ("" when it is not on it)."""
+        try:
+            attrs = self.api.inspect_container(container)
+        except (APIError, requests.exceptions.RequestException) as error:
+            raise _translate(error) from error
+        return ((attrs.get("NetworkSettings") or {}).get("Networks") or {}).get(network, {}).get("IPAddress", "")
+
+    def cgroup_dir(self, container_id: str, controller: str = "memory") -> str:
+        """Where the container's cgroup lives on this host (cgroup v1, cgroupfs driver)."""
+        parent = self.parent.docker_path if self.parent is not None else "/docker"
+        return f"/sys/fs/cgroup/{controller}{parent}/{container_id}"
+
     def state(self, container: str) -> ContainerState | None:
         try:
             attrs = self.api.inspect_container(container)

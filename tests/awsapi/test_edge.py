@@ -74,11 +74,16 @@ class Elbv2Provider:
 
 @pytest.fixture
 def served():
+    # The apps' real providers are put back afterwards: later tests in this process use them.
+    saved = {name: providers._providers.get(name) for name in ("logs", "lambda", "elbv2")}
     for name, provider in (("logs", LogsProvider), ("lambda", LambdaProvider), ("elbv2", Elbv2Provider)):
         providers.provider_register(name, provider)
     yield
-    for name in ("logs", "lambda", "elbv2"):
-        providers.provider_unregister(name)
+    for name, provider in saved.items():
+        if provider is None:
+            providers.provider_unregister(name)
+        else:
+            providers.provider_register(name, provider)
 
 
 @pytest.fixture

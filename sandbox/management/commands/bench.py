@@ -8,6 +8,7 @@ from sandbox.benchmarks import BenchError
 from sandbox.benchmarks.density import bench_density
 from sandbox.benchmarks.sandbox import bench_sandbox
 from sandbox.engine.docker import EngineError
+from sandbox.functions.benchmarks import bench_functions
 
 
 class Command(BaseCommand):
@@ -41,6 +42,12 @@ class Command(BaseCommand):
         dashboard.add_argument("--reads", type=int, default=10, help="timed reads of each kind")
         dashboard.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
+        functions = sub.add_parser("functions", help="Lambda invoke latency (warm, frozen, cold), overhead, throughput")
+        functions.add_argument("--runs", type=int, default=50, help="measured invocations of each kind")
+        functions.add_argument("--seconds", type=float, default=20, help="length of the throughput run")
+        functions.add_argument("--clients", type=int, default=10, help="concurrent clients in the throughput run")
+        functions.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
     def handle(self, *args, action, **options):
         progress = (lambda line: self.stderr.write(line)) if options["verbosity"] >= 1 else (lambda line: None)
         try:
@@ -48,6 +55,9 @@ class Command(BaseCommand):
                 result = bench_sandbox(runs=options["runs"], warmup=options["warmup"],
                                        echo_samples=options["echo_samples"], log_samples=options["log_samples"],
                                        pool_size=options["pool_size"], progress=progress)
+            elif action == "functions":
+                result = bench_functions(runs=options["runs"], rps_seconds=options["seconds"],
+                                         clients=options["clients"], progress=progress)
             elif action == "dashboard":
                 result = bench_dashboard(learners=options["learners"], labs=options["labs"], steps=options["steps"],
                                          reads=options["reads"], progress=progress)
@@ -80,7 +90,8 @@ def render_table(result: dict) -> str:
     if result.get("targets"):
         lines.append("targets")
         for name, verdict in result["targets"].items():
-            lines.append(f"  {name:<28} {verdict['stat']} {verdict['measured']} vs ≤ {verdict['target']}  "
+            bound = "≥" if verdict["stat"] in ("x",) or name.endswith("_rps") else "≤"
+            lines.append(f"  {name:<28} {verdict['stat']} {verdict['measured']} vs {bound} {verdict['target']}  "
                          f"{'met' if verdict['met'] else 'MISSED'}")
     lines.append("machine  " + ", ".join(f"{k} {v}" for k, v in result.get("machine", {}).items()))
     return "\n".join(lines)

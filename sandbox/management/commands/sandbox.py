@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from sandbox import selectors, services
 from sandbox.engine.docker import EngineError, engine
 from sandbox.engine.images import ImageBuildError, default_recipes, ensure_images
+from sandbox.engine.runtime_images import runtime_image_ensure
 from sandbox.models import Runtime, Sandbox
 from sandbox.states import State
 
@@ -57,7 +58,12 @@ class Command(BaseCommand):
         docker = engine()
         docker.ping()
         built = ensure_images(recipes, client=docker.client, out=self.stdout, force=force)
-        self.stdout.write(f"images ready ({len(built)} built, {len(recipes) - len(built)} cached)")
+        # Lambda's runtime image is built on the python image (sandbox/engine/runtime_images.py).
+        lambda_built = runtime_image_ensure(client=docker.client, tag=settings.SANDCLOUD_FUNCTIONS["RUNTIME_IMAGE"],
+                                            base=config["PYTHON_IMAGE"], out=self.stdout, force=force)
+        total = len(recipes) + 1
+        count = len(built) + int(lambda_built)
+        self.stdout.write(f"images ready ({count} built, {total - count} cached)")
 
     def do_start(self, *, user, lab, runtime, **_):
         owner = get_user_model().objects.filter(username=user).first()

@@ -1,0 +1,412 @@
+"""Execution environments: where they are placed, how one is claimed for an invocation and given back, frozen when
+idle and removed when idle longer, and how a new one starts (a cold start).
+
+The claim is on every invocation's path, so an environment's fast-changing state lives in Redis, not the database:
+one list of idle environment ids per function version and revision (last used first, so the warmest is reused), one
+hash per environment, and one sorted set of every idle environment by when it was last used (what the freezer and the
+reaper read). A claim is one Lua call that pops an id and returns its hash; giving it back pushes it again. The
+database row (`ExecutionEnvironment`) is written only when an environment starts or goes, and is what the reaper
+reconciles with Docker.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+
+import redis
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Sum
+
+from sandbox.engine.docker import EngineError, UidTaken, engine
+from sandbox.engine.environments import (EnvironmentClient, EnvironmentLost, InitResult, memory_peak_mb,
+                                         memory_peak_reset)
+from sandbox.engine.fence import fence_verify
+from sandbox.events import redis_client
+from sandbox.policy import KIND_FUNCTION_ENVIRONMENT, KIND_LABEL, ContainerSpec, Limits, labels_for
+
+from .models import ExecutionEnvironment, FunctionVersion
+from .reports import cpus_for_memory
+
+log = logging.getLogger(__name__)
+
+FUNCTION_UID_FIRST = 30000
+FUNCTION_UID_COUNT = 30000
+ENVIRONMENT_LABEL = "sandcloud.function-environment"
+
+
+class EnvironmentUnavailable(Exception):
+    """No environment could be had; `code`/`message`/`status` are what the learner's API call answers."""
+
+    def __init__(self, code: str, message: str, status: int = 503):
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+def _config() -> dict:
+    return settings.SANDCLOUD_FUNCTIONS
+
+
+def _prefix() -> str:
+    return f"sc:{settings.SANDCLOUD['INSTANCE']}:fn"
+
+
+def _idle_key(version_id: int, revision: str) -> str:
+    return f"{_prefix()}:idle:{version_id}:{revision}"
+
+
+def _env_key(env_id: int) -> str:
+    return f"{_prefix()}:env:{env_id}"
+
+
+def _idle_set() -> str:
+    return f"{_prefix()}:idle-all"
+
+
+_redis: redis.Redis | None = None
+_claim_script = None
+
+
+def _r() -> redis.Redis:
+    global _redis, _claim_script
+    if _redis is None:
+        _redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5,
+                                      decode_responses=True)
+        _claim_script = _redis.register_script(_CLAIM_LUA)
+    return _redis
+
+
+# Pops the most recently used idle environment of a version and returns its hash, in one round trip.
+_CLAIM_LUA = """
+local id = redis.call('LPOP', KEYS[1])
+if not id then return nil end
+redis.call('ZREM', KEYS[2], id)
+local fields = redis.call('HGETALL', ARGV[1] .. id)
+table.insert(fields, 'id')
+table.insert(fields, id)
+return fields
+"""
+
+
+@dataclass
+class Environment:
+    id: int
+    version_id: int
+    revision: str
+    container_id: str
+    address: str
+    token: str
+    host: str
+    cgroup: str
+    log_stream: str
+    frozen: bool
+    provisioned: bool
+    init: InitResult | None = None  # set on the invocation that started it (a cold start)
+
+    def as_hash(self) -> dict[str, str]:
+        return {"version": self.version_id, "revision": self.revision, "container": self.container_id,
+                "address": self.address, "token": self.token, "host": self.host, "cgroup": self.cgroup,
+                "stream": self.log_stream, "frozen": int(self.frozen), "provisioned": int(self.provisioned)}
+
+    @classmethod
+    def from_hash(cls, data: dict[str, str]) -> "Environment":
+        return cls(id=int(data["id"]), version_id=int(data["version"]), revision=data["revision"],
+                   container_id=data["container"], address=data["address"], token=data["token"], host=data["host"],
+                   cgroup=data["cgroup"], log_stream=data["stream"], frozen=data.get("frozen") == "1",
+                   provisioned=data.get("provisioned") == "1")
+
+
+# --- this process's connections to environments -----------------------------------------------------------------
+
+_clients: dict[int, EnvironmentClient] = {}
+_clients_lock = threading.Lock()
+
+
+def client_for(environment: Environment) -> EnvironmentClient:
+    with _clients_lock:
+        client = _clients.get(environment.id)
+        if client is None:
+            client = _clients[environment.id] = EnvironmentClient(address=environment.address,
+                                                                  token=environment.token)
+        return client
+
+
+def _client_drop(env_id: int) -> None:
+    with _clients_lock:
+        client = _clients.pop(env_id, None)
+    if client is not None:
+        client.close()
+
+
+# --- placement ----------------------------------------------------------------------------------------------------
+
+def environment_host_choose(*, memory_mb: int) -> str:
+    """The Docker host a new environment runs on. There is one host today ("local", the engine in settings); a
+    second host is a second engine, and everything about an environment (its container, cgroup, freezing, log stream)
+    is already keyed by the host named here."""
+    return "local"
+
+
+def engine_for(host: str):
+    return engine()
+
+
+# --- claim and give back --------------------------------------------------------------------------------------------
+
+def environment_claim(*, version: FunctionVersion) -> Environment | None:
+    """The warmest idle environment of this version's current revision, or None (then a cold start is needed)."""
+    r = _r()
+    fields = _claim_script(keys=[_idle_key(version.pk, version.revision_id), _idle_set()],
+                           args=[_env_key("")], client=r)
+    if not fields:
+        return None
+    data = dict(zip(fields[::2], fields[1::2]))
+    if "container" not in data:
+        return None  # its hash is gone: removed while idle
+    environment = Environment.from_hash(data)
+    if environment.frozen:
+        try:
+            engine_for(environment.host).unpause(environment.container_id)
+        except EngineError:
+            environment_destroy(environment)
+            return None
+        r.hset(_env_key(environment.id), "frozen", 0)
+        environment.frozen = False
+    return environment
+
+
+def environment_release(environment: Environment) -> None:
+    """Gives a healthy environment back after an invocation: it is the first one the next invocation takes."""
+    now = time.time()
+    r = _r()
+    pipe = r.pipeline(transaction=False)
+    pipe.lpush(_idle_key(environment.version_id, environment.revision), environment.id)
+    pipe.zadd(_idle_set(), {str(environment.id): now})
+    pipe.execute()
+
+
+def environment_destroy(environment: Environment) -> None:
+    """Removes an environment that timed out, crashed, ran out of memory or is no longer wanted."""
+    _client_drop(environment.id)
+    r = _r()
+    pipe = r.pipeline(transaction=False)
+    pipe.lrem(_idle_key(environment.version_id, environment.revision), 0, environment.id)
+    pipe.zrem(_idle_set(), environment.id)
+    pipe.delete(_env_key(environment.id))
+    pipe.execute()
+    try:
+        if environment.container_id:
+            engine_for(environment.host).remove(environment.container_id)
+    except EngineError as error:
+        log.warning("could not remove environment %s's container yet (the reaper will): %s", environment.id, error)
+        return
+    ExecutionEnvironment.objects.filter(pk=environment.id).delete()
+
+
+def environment_memory_peak_reset(environment: Environment) -> None:
+    memory_peak_reset(environment.cgroup)
+
+
+def environment_memory_peak_mb(environment: Environment) -> int:
+    return memory_peak_mb(environment.cgroup)
+
+
+# --- cold start -------------------------------------------------------------------------------------------------------
+
+def committed_mb() -> int:
+    """The memory limits every function environment on this install holds (admitted with the sandboxes')."""
+    return ExecutionEnvironment.objects.aggregate(total=Sum("memory_mb"))["total"] or 0
+
+
+def _admit(*, version: FunctionVersion, owner_id: int, provisioned: bool) -> ExecutionEnvironment:
+    from sandbox import services as sandboxes
+
+    config = _config()
+    with transaction.atomic():
+        sandboxes.host_quota_lock()
+        mine = ExecutionEnvironment.objects.filter(owner_id=owner_id).count()
+        if mine >= config["ENVIRONMENTS_PER_LEARNER"]:
+            raise EnvironmentUnavailable(
+                "TooManyRequestsException",
+                f"Rate Exceeded. (Sandcloud: you already have {mine} execution environments running, the most one "
+                f"learner may have; they are reused or removed when idle.)", status=429)
+        if ExecutionEnvironment.objects.count() >= config["ENVIRONMENTS_PER_HOST"]:
+            raise EnvironmentUnavailable("ServiceException", "Sandcloud is at capacity right now. Please try "
+                                                             "again in a few minutes.", status=503)
+        if sandboxes.memory_committed_mb() + version.memory_size > sandboxes.host_memory_budget_mb():
+            raise EnvironmentUnavailable("ServiceException", "Sandcloud does not have enough memory free for another "
+                                                             "execution environment right now. Please try again in a "
+                                                             "few minutes.", status=503)
+        return ExecutionEnvironment.objects.create(
+            version=version, revision_id=version.revision_id, owner_id=owner_id,
+            host=environment_host_choose(memory_mb=version.memory_size), token=secrets.token_hex(16),
+            memory_mb=version.memory_size, provisioned=provisioned,
+            log_stream=_log_stream_name(version.version))
+
+
+def _log_stream_name(version: str) -> str:
+    return f"{time.strftime('%Y/%m/%d', time.gmtime())}/[{version}]{secrets.token_hex(16)}"
+
+
+def _host_cpus() -> float:
+    return float(os.cpu_count() or 1)
+
+
+def environment_start(*, version: FunctionVersion, owner_id: int, environment_vars: dict[str, str],
+                      code_dir: str, provisioned: bool = False) -> Environment:
+    """Starts a new environment for the version and waits for its init phase; the caller invokes it next."""
+    from sandbox import services as sandboxes
+
+    row = _admit(version=version, owner_id=owner_id, provisioned=provisioned)
+    config = _config()
+    instance = settings.SANDCLOUD["INSTANCE"]
+    docker = engine_for(row.host)
+    environment = None
+    try:
+        fence_verify()
+        network = sandboxes.learner_network_ensure(user_id=owner_id)
+        # The init phase runs with at least one whole CPU (AWS's init is not throttled to the memory's share the way
+        # invocations are); the share that grows with memory applies from the first invocation on.
+        cpus = cpus_for_memory(version.memory_size, host_cpus=_host_cpus())
+        init_cpus = max(cpus, min(1.0, _host_cpus()))
+        limits = Limits(memory_mb=version.memory_size, cpus=init_cpus,
+                        pids=1024, home_mb=1, tmp_mb=version.ephemeral_storage, nofile=1024, log_max_size="256k",
+                        log_max_files=1)
+        labels = {**labels_for(instance, owner=str(owner_id)), KIND_LABEL: KIND_FUNCTION_ENVIRONMENT,
+                  ENVIRONMENT_LABEL: str(row.pk)}
+        env = {**environment_vars, "AWS_LAMBDA_LOG_STREAM_NAME": row.log_stream,
+               "AWS_LAMBDA_INITIALIZATION_TYPE": "provisioned-concurrency" if provisioned else "on-demand",
+               "_SANDCLOUD_CONTROL_TOKEN": row.token,
+               "_SANDCLOUD_LOG_CAP_BYTES": str(config["LOG_BYTES_PER_INVOCATION"]),
+               "_SANDCLOUD_RUNTIME_COMMAND": '["python3", "-m", "awslambdaric", %s]' % _json_str(version.handler)}
+        uid = FUNCTION_UID_FIRST + row.pk % FUNCTION_UID_COUNT
+        for attempt in range(3):
+            spec = ContainerSpec(name=f"sandcloud-{instance}-fnenv-{row.pk}", image=config["RUNTIME_IMAGE"],
+                                 uid=uid, gid=uid, labels=labels, limits=limits,
+                                 runtime="runsc-net" if version.isolation == "runsc" else "runc", network=network,
+                                 environment=env, binds=((code_dir, "/var/task"),), hostname="localhost")
+            try:
+                container_id = docker.run(spec)
+                break
+            except UidTaken:
+                uid = FUNCTION_UID_FIRST + secrets.randbelow(FUNCTION_UID_COUNT)
+        else:
+            raise EnvironmentUnavailable("ServiceException", "Sandcloud is at capacity right now. Please try again "
+                                                             "in a few minutes.")
+        address = docker.address(container_id, network)
+        environment = Environment(id=row.pk, version_id=version.pk, revision=version.revision_id,
+                                  container_id=container_id, address=address, token=row.token, host=row.host,
+                                  cgroup=docker.cgroup_dir(container_id), log_stream=row.log_stream, frozen=False,
+                                  provisioned=provisioned)
+        ExecutionEnvironment.objects.filter(pk=row.pk).update(container_id=container_id, address=address, uid=uid)
+        _r().hset(_env_key(row.pk), mapping=environment.as_hash())
+        client = client_for(environment)
+        client.wait_listening()
+        environment.init = client.ready(timeout=float(config.get("INIT_TIMEOUT_SECONDS", 10)) + 5)
+        if init_cpus != cpus:
+            docker.set_cpus(container_id, cpus)
+        return environment
+    except (EngineError, EnvironmentLost) as error:
+        log.warning("execution environment %s failed to start: %s", row.pk, error)
+        if environment is None:
+            environment = Environment(id=row.pk, version_id=version.pk, revision=version.revision_id,
+                                      container_id="", address="", token="", host=row.host, cgroup="",
+                                      log_stream=row.log_stream, frozen=False, provisioned=provisioned)
+            try:
+                docker.remove(f"sandcloud-{instance}-fnenv-{row.pk}")
+            except EngineError:
+                pass
+        environment_destroy(environment)
+        message = str(error) if isinstance(error, EngineError) else "The function's execution environment did not start."
+        raise EnvironmentUnavailable("ServiceException", message) from error
+
+
+def _json_str(text: str) -> str:
+    import json
+
+    return json.dumps(text)
+
+
+# --- freezing and reaping ----------------------------------------------------------------------------------------
+
+def environments_tend(*, now: float | None = None) -> dict[str, int]:
+    """Freezes environments idle past the grace, removes those idle past the idle limit (provisioned ones stay)."""
+    config = _config()
+    now = now or time.time()
+    r = _r()
+    counts = {"frozen": 0, "removed": 0}
+    idle = r.zrangebyscore(_idle_set(), "-inf", now - config["FREEZE_AFTER_SECONDS"], withscores=True)
+    for env_id, last_used in idle:
+        data = r.hgetall(_env_key(env_id))
+        if not data:
+            r.zrem(_idle_set(), env_id)
+            continue
+        environment = Environment.from_hash({**data, "id": env_id})
+        # Taking it off its idle list first is the lock: a claim that pops it meanwhile wins, and we leave it alone.
+        if not r.lrem(_idle_key(environment.version_id, environment.revision), 1, env_id):
+            continue
+        if now - last_used > config["IDLE_REMOVE_SECONDS"] and not environment.provisioned:
+            environment_destroy(environment)
+            counts["removed"] += 1
+            continue
+        if not environment.frozen:
+            try:
+                engine_for(environment.host).pause(environment.container_id)
+                r.hset(_env_key(env_id), "frozen", 1)
+                counts["frozen"] += 1
+            except EngineError as error:
+                log.warning("could not freeze environment %s: %s", env_id, error)
+                environment_destroy(environment)
+                continue
+        # Back at the cold end of its list, keeping when it was last used.
+        r.rpush(_idle_key(environment.version_id, environment.revision), env_id)
+        r.zadd(_idle_set(), {env_id: last_used})
+    return counts
+
+
+def environments_remove(*, rows) -> int:
+    """Removes these environments (a deleted function, an updated $LATEST's old revision, a removed account)."""
+    removed = 0
+    r = _r()
+    for row in rows:
+        data = r.hgetall(_env_key(row.pk))
+        if data:
+            environment = Environment.from_hash({**data, "id": row.pk})
+        else:
+            environment = Environment(id=row.pk, version_id=row.version_id, revision=row.revision_id,
+                                      container_id=row.container_id, address=row.address, token=row.token,
+                                      host=row.host, cgroup="", log_stream=row.log_stream, frozen=False,
+                                      provisioned=row.provisioned)
+        environment_destroy(environment)
+        removed += 1
+    return removed
+
+
+def environments_reconcile() -> dict[str, int]:
+    """Brings Docker and the rows back in line: containers without a row go, rows without a container go."""
+    instance = settings.SANDCLOUD["INSTANCE"]
+    docker = engine()
+    counts = {"orphans": 0, "lost": 0}
+    rows = {row.container_id: row for row in ExecutionEnvironment.objects.exclude(container_id="")}
+    seen = set()
+    grace = time.time() - settings.SANDCLOUD["ORPHAN_GRACE_SECONDS"]
+    for container in docker.managed_containers():
+        if container.labels.get(KIND_LABEL) != KIND_FUNCTION_ENVIRONMENT:
+            continue
+        seen.add(container.id)
+        row = rows.get(container.id)
+        if row is None:
+            if container.created and container.created.timestamp() < grace:
+                docker.remove(container.id)
+                counts["orphans"] += 1
+        elif container.status not in ("running", "paused"):
+            environments_remove(rows=[row])
+            counts["lost"] += 1
+    stale = [row for container_id, row in rows.items() if container_id not in seen]
+    counts["lost"] += environments_remove(rows=stale)
+    del instance
+    return counts
