@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from sandbox import services as sandbox_services
+from sandbox.awsapi.identity import aws_account_close
 from sandbox.models import Sandbox, TerminalRecording
 from sandbox.states import FINAL
 
@@ -37,6 +38,8 @@ def account_delete(*, user: AbstractBaseUser, password: str) -> None:
             sandbox_services.sandbox_request_stop(sandbox_id=sandbox_id, reason="The learner deleted their account.")
         for recording in TerminalRecording.objects.filter(sandbox__owner=user):
             recording.delete()  # one by one, so each file's receiver runs
+        # Their AWS account and all in it: keys, functions (environments removed once this commits), logs, schedules.
+        aws_account_close(user=user)
         user.username = f"{DELETED_PREFIX}{secrets.token_hex(6)}"
         user.email = ""
         user.first_name = user.last_name = ""

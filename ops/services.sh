@@ -12,8 +12,10 @@ echo -500 | $sudo tee /proc/$$/oom_score_adj >/dev/null 2>&1 \
 
 daemon_config=/etc/docker/daemon.json
 
+# Two gVisor runtimes: runsc (no network at all, for sandboxes) and runsc-net (gVisor's kernel on the container's own
+# Docker network namespace, for Lambda environments the platform must reach; MACHINE-NOTES says what that trades).
 runsc_runtime_registered() {
-  [ -f "$daemon_config" ] && grep -q '"runsc"' "$daemon_config"
+  [ -f "$daemon_config" ] && grep -q '"runsc"' "$daemon_config" && grep -q '"runsc-net"' "$daemon_config"
 }
 
 register_runsc_runtime() {
@@ -24,9 +26,10 @@ import json, pathlib, sys
 path = pathlib.Path(sys.argv[1])
 config = json.loads(path.read_text()) if path.exists() and path.read_text().strip() else {}
 config.setdefault("runtimes", {})["runsc"] = {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none"]}
+config["runtimes"]["runsc-net"] = {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=host"]}
 path.write_text(json.dumps(config, indent=2) + "\n")
 PY
-  echo "    registered gVisor (runsc) as a Docker runtime" >&2
+  echo "    registered gVisor (runsc, runsc-net) as Docker runtimes" >&2
 }
 
 changed=0

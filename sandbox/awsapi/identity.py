@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
+import hmac
 import logging
 import secrets
 import string
 from dataclasses import dataclass
+from datetime import timedelta
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
@@ -101,14 +104,104 @@ def access_key_secret(*, access_key: AccessKey) -> str | None:
 # --- Access keys --------------------------------------------------------------------------------------------------
 
 def access_keys_for(*, user: AbstractBaseUser) -> QuerySet[AccessKey]:
-    """All the learner's keys, revoked ones too, newest first."""
-    return AccessKey.objects.filter(account__user=user).order_by("-created", "-pk")
+    """All the learner's long-term keys, revoked ones too, newest first (temporary credentials are not listed)."""
+    return AccessKey.objects.filter(account__user=user, session_token_hash="").order_by("-created", "-pk")
+
+
+def aws_account_close(*, user: AbstractBaseUser) -> bool:
+    """Deletes the learner's AWS account and everything in it: keys, and every service's resources, which hang off the
+    account and go with it (each service app removes what lives outside the database, e.g. containers, on pre_delete).
+    Returns whether there was one."""
+    account = AwsAccount.objects.filter(user=user).first()
+    if account is None:
+        return False
+    for key_id in account.access_keys.values_list("access_key_id", flat=True):
+        access_key_forget(key_id)
+    account.delete()
+    logger.info("AWS account %s closed", account.account_id)
+    return True
+
+
+def session_credentials_create(*, account: AwsAccount, hours: float = 12) -> tuple[AccessKey, str, str]:
+    """Temporary credentials for the account, as STS issues them (an ASIA… key id, a secret and a session token), for
+    a platform-run workload such as a Lambda execution environment. Returns (key, secret, session token); the secret
+    and token are returned this once. They do not count towards the learner's two access keys."""
+    secret = "".join(secrets.choice(SECRET_ALPHABET) for _ in range(40))
+    token = secrets.token_urlsafe(96)
+    for _ in range(5):
+        access_key_id = "ASIA" + "".join(secrets.choice(ACCESS_KEY_ID_ALPHABET) for _ in range(16))
+        try:
+            with transaction.atomic():
+                key = AccessKey.objects.create(
+                    account=account, access_key_id=access_key_id, secret_encrypted=_secret_encrypt(secret),
+                    session_token_hash=hashlib.sha256(token.encode()).hexdigest(),
+                    expires=timezone.now() + timedelta(hours=hours))
+            break
+        except IntegrityError:
+            continue
+    else:
+        raise RuntimeError("could not draw an unused access key id in 5 tries")
+    key.account = account
+    return key, secret, token
+
+
+def session_credentials_delete(*, access_key_id: str) -> None:
+    AccessKey.objects.filter(access_key_id=access_key_id).exclude(session_token_hash="").delete()
+
+
+def session_credentials_expire(*, now=None) -> int:
+    """Removes temporary credentials past their expiry (the reaper's job)."""
+    now = now or timezone.now()
+    return AccessKey.objects.exclude(session_token_hash="").filter(expires__lt=now).delete()[0]
+
+
+def session_token_matches(*, access_key: AccessKey, token: str) -> bool:
+    return hmac.compare_digest(access_key.session_token_hash, hashlib.sha256(token.encode()).hexdigest())
+
+
+_signing_cache: dict[str, tuple[str, AccessKey | None, str | None]] = {}
+SIGNING_CACHE_SIZE = 10_000
 
 
 def access_key_for_signing(*, access_key_id: str) -> AccessKey | None:
-    """The active key with this id and its account and user, or None: revoked and unknown keys sign nothing."""
-    return (AccessKey.objects.select_related("account__user")
-            .filter(access_key_id=access_key_id, status=AccessKey.Status.ACTIVE).first())
+    """The active key with this id and its account and user, or None: revoked and unknown keys sign nothing.
+
+    Cached per process under the key's epoch, which revoking (or deleting) the key bumps, so a revoked key stops
+    signing on the very next request in every process."""
+    return _signing_entry(access_key_id)[0]
+
+
+def access_key_signing_secret(*, access_key: AccessKey) -> str | None:
+    """access_key_secret, decrypted once per process and epoch."""
+    cached = _signing_cache.get(access_key.access_key_id)
+    if cached is not None and cached[1] is access_key and cached[2] is not None:
+        return cached[2]
+    return access_key_secret(access_key=access_key)
+
+
+def _signing_entry(access_key_id: str) -> tuple[AccessKey | None, str | None]:
+    from .epochs import epoch_read
+
+    epoch = epoch_read(f"access-key:{access_key_id}")
+    cached = _signing_cache.get(access_key_id)
+    if epoch is not None and cached is not None and cached[0] == epoch:
+        return cached[1], cached[2]
+    key = (AccessKey.objects.select_related("account__user")
+           .filter(access_key_id=access_key_id, status=AccessKey.Status.ACTIVE).first())
+    secret = access_key_secret(access_key=key) if key is not None else None
+    if epoch is not None and key is not None:
+        if len(_signing_cache) >= SIGNING_CACHE_SIZE:
+            _signing_cache.clear()
+        _signing_cache[access_key_id] = (epoch, key, secret)
+    return key, secret
+
+
+def access_key_forget(access_key_id: str) -> None:
+    """Every process drops its cached copy of the key after the current transaction commits."""
+    from .epochs import epoch_bump
+
+    _signing_cache.pop(access_key_id, None)
+    epoch_bump(f"access-key:{access_key_id}")
 
 
 def access_key_create(*, user: AbstractBaseUser) -> tuple[AccessKey, str]:
@@ -121,7 +214,8 @@ def access_key_create(*, user: AbstractBaseUser) -> tuple[AccessKey, str]:
     with transaction.atomic():
         # The lock makes the count and the insert one step, so two clicks at once cannot make a third key.
         AwsAccount.objects.select_for_update().filter(pk=account.pk).first()
-        if account.access_keys.filter(status=AccessKey.Status.ACTIVE).count() >= ACCESS_KEYS_PER_USER:
+        if account.access_keys.filter(status=AccessKey.Status.ACTIVE, session_token_hash="").count() \
+                >= ACCESS_KEYS_PER_USER:
             raise AccessKeyLimitExceeded()
         for _ in range(5):
             access_key_id = "AKIA" + "".join(secrets.choice(ACCESS_KEY_ID_ALPHABET) for _ in range(16))
@@ -151,6 +245,7 @@ def access_key_revoke(*, user: AbstractBaseUser, access_key_id: str) -> AccessKe
         if key.is_active:
             key.status, key.revoked = AccessKey.Status.INACTIVE, timezone.now()
             key.save(update_fields=["status", "revoked"])
+            access_key_forget(key.access_key_id)
             logger.info("access key %s revoked", key.access_key_id)
     return key
 

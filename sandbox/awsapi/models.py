@@ -49,6 +49,10 @@ class AccessKey(models.Model):
     last_used_region = models.CharField(max_length=32, blank=True)
     # Revoked keys stay, Inactive, so the page can still say when a key stopped working; they never sign again.
     revoked = models.DateTimeField(null=True, blank=True)
+    # Temporary credentials (ASIA… ids, as STS issues them), e.g. a Lambda execution environment's: they sign only
+    # with their session token (kept as its SHA-256) and only until they expire. Never listed on the keys page.
+    session_token_hash = models.CharField(max_length=64, blank=True)
+    expires = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created", "-pk"]

@@ -30,6 +30,7 @@ MAX_PRESIGNED_EXPIRES = 604800  # a week, as AWS allows
 _SIGNATURE_MISMATCH = ("The request signature we calculated does not match the signature you provided. Check your "
                        "AWS Secret Access Key and signing method. Consult the service documentation for details.")
 _INVALID_TOKEN = "The security token included in the request is invalid."
+_EXPIRED_TOKEN = "The security token included in the request is expired"
 _ERRORS = {
     # json 1.0/1.1 and rest-json (Lambda, ECS, ECR, Logs, API Gateway, Scheduler)
     "json": {
@@ -38,6 +39,7 @@ _ERRORS = {
         "unknown_key": ("UnrecognizedClientException", 403, _INVALID_TOKEN),
         "signature": ("InvalidSignatureException", 403, _SIGNATURE_MISMATCH),
         "time": ("InvalidSignatureException", 403, None),
+        "expired_token": ("ExpiredTokenException", 403, _EXPIRED_TOKEN),
     },
     # query with XML answers (ELBv2, IAM, STS) and rest-xml outside S3
     "query": {
@@ -46,6 +48,7 @@ _ERRORS = {
         "unknown_key": ("InvalidClientTokenId", 403, _INVALID_TOKEN),
         "signature": ("SignatureDoesNotMatch", 403, _SIGNATURE_MISMATCH),
         "time": ("SignatureDoesNotMatch", 403, None),
+        "expired_token": ("ExpiredToken", 403, _EXPIRED_TOKEN),
     },
     # EC2 names every credential failure AuthFailure and every time failure RequestExpired
     "ec2": {
@@ -55,6 +58,7 @@ _ERRORS = {
         "unknown_key": ("AuthFailure", 401, "AWS was not able to validate the provided access credentials"),
         "signature": ("AuthFailure", 401, "AWS was not able to validate the provided access credentials"),
         "time": ("RequestExpired", 400, "Request has expired."),
+        "expired_token": ("AuthFailure", 401, "AWS was not able to validate the provided access credentials"),
     },
 }
 _FAMILY = {"json": "json", "rest-json": "json", "query": "query", "rest-xml": "query", "ec2": "ec2",
@@ -274,8 +278,15 @@ def request_authenticate(*, method: str, path: str, query_string: str, headers: 
                            "(aws-chunked): send the body in one piece.", status=501)
         key = identity.access_key_for_signing(access_key_id=access_key_id)
         token = headers.get("x-amz-security-token") or dict(pairs).get("X-Amz-Security-Token")
-        # Sandcloud issues no temporary credentials yet, so any session token is one AWS would not recognise either.
-        secret = identity.access_key_secret(access_key=key) if key is not None and not token else None
+        # Long-term keys sign without a session token, temporary credentials only with theirs.
+        if key is not None and key.session_token_hash:
+            if not token or not identity.session_token_matches(access_key=key, token=token):
+                key = None
+            elif key.expires is not None and key.expires <= now:
+                raise _error(protocol, "expired_token")
+        elif token:
+            key = None
+        secret = identity.access_key_signing_secret(access_key=key) if key is not None else None
         if secret is None:
             raise _error(protocol, "unknown_key")
         if ("x-amz-content-sha256" in signed.signed_headers and content_sha256 != UNSIGNED_PAYLOAD

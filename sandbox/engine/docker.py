@@ -314,7 +314,18 @@ class DockerEngine:
             raise _translate(error) from error
 
     def set_cpus(self, container: str, cpus: float) -> None:
-        """Changes a running container's CPU limit (its cgroup's CFS quota) without restarting it."""
+        """Changes a running container's CPU limit (its cgroup's CFS quota) without restarting it: written straight
+        into the cgroup when it is on this host (gVisor's runsc has no `update`, and it is faster), else through the
+        engine."""
+        cgroup = self.cgroup_dir(container, "cpu")
+        try:
+            with open(f"{cgroup}/cpu.cfs_period_us") as period_file:
+                period = int(period_file.read())
+            with open(f"{cgroup}/cpu.cfs_quota_us", "w") as quota_file:
+                quota_file.write(str(max(1000, int(cpus * period))))
+            return
+        except (OSError, ValueError):
+            pass
         try:
             response = self.api._post_json(self.api._url("/containers/{0}/update", container),
                                            data={"NanoCpus": int(cpus * 1e9)})

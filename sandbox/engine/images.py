@@ -47,7 +47,8 @@ IMAGE_COMMANDS = ("aws",)  # pip's scripts that go to /usr/local/bin, run by the
 # (v1 knows no cli_legacy_plugin_path; a [plugins] line naming a directory makes every command fail). This directory
 # is on the image's sys.path through a .pth file; the plugins present when the image is built are copied into it.
 AWSCLI_PLUGIN_DIR = "/usr/local/lib/sandcloud/awscli-plugins"
-AWSCLI_PLUGIN_SOURCES = (PROJECT_DIR / "sandbox" / "logs" / "awscli_plugin" / "sandcloud_logs_tail.py",)
+AWSCLI_PLUGIN_SOURCES = (PROJECT_DIR / "sandbox" / "logs" / "awscli_plugin" / "sandcloud_logs_tail.py",
+                         PROJECT_DIR / "sandbox" / "awsapi" / "awscli_plugin" / "sandcloud_cli_compat.py")
 # Those plugins' [plugins] section, which sandbox/aws_profile.py appends to the learner's ~/.aws/config when present.
 AWSCLI_PLUGINS_CONFIG = "/usr/local/share/sandcloud/awscli-plugins.ini"
 
@@ -123,7 +124,7 @@ def default_recipes(*, workstation_tag: str, python_tag: str, pull: dict[str, st
         ImageRecipe(
             name="workstation", tag=workstation_tag, workstation=True, pull_reference=pull.get("workstation", ""),
             packages=("bash", "coreutils", "procps", "python3", "curl", "ca-certificates", "iproute2", "less",
-                      "vim-tiny", "tmux", "ncurses-base", "util-linux", "file"),
+                      "vim-tiny", "tmux", "ncurses-base", "util-linux", "file", "zip", "unzip"),
             changes=common + ("ENV HOME=/home/learner", "WORKDIR /home/learner", "CMD [\"/bin/bash\"]"),
             python_requirements=pinned_requirements(WORKSTATION_PYTHON_PACKAGES),
             awscli_plugins=awscli_plugins_present(),

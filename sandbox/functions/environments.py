@@ -16,11 +16,13 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 import redis
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
+from django.utils import timezone
 
 from sandbox.engine.docker import EngineError, UidTaken, engine
 from sandbox.engine.environments import (EnvironmentClient, EnvironmentLost, InitResult, memory_peak_mb,
@@ -204,7 +206,17 @@ def environment_destroy(environment: Environment) -> None:
     except EngineError as error:
         log.warning("could not remove environment %s's container yet (the reaper will): %s", environment.id, error)
         return
-    ExecutionEnvironment.objects.filter(pk=environment.id).delete()
+    _row_delete(environment.id)
+
+
+def _row_delete(env_id: int) -> None:
+    """The environment's row and its temporary credentials, which stop signing at once."""
+    from sandbox.awsapi.identity import session_credentials_delete
+
+    for session_key_id in ExecutionEnvironment.objects.filter(pk=env_id).values_list("session_key_id", flat=True):
+        if session_key_id:
+            session_credentials_delete(access_key_id=session_key_id)
+    ExecutionEnvironment.objects.filter(pk=env_id).delete()
 
 
 def environment_memory_peak_reset(environment: Environment) -> None:
@@ -261,8 +273,13 @@ def environment_start(*, version: FunctionVersion, owner_id: int, environment_va
     """Starts a new environment for the version and waits for its init phase; the caller invokes it next."""
     from sandbox import services as sandboxes
 
+    from sandbox.awsapi.identity import session_credentials_create
+
     row = _admit(version=version, owner_id=owner_id, provisioned=provisioned)
     config = _config()
+    # Temporary credentials for the function's own account, as Lambda hands an execution role's to its runtime.
+    key, secret, token = session_credentials_create(account=version.function.account, hours=12)
+    ExecutionEnvironment.objects.filter(pk=row.pk).update(session_key_id=key.access_key_id)
     instance = settings.SANDCLOUD["INSTANCE"]
     docker = engine_for(row.host)
     environment = None
@@ -279,6 +296,7 @@ def environment_start(*, version: FunctionVersion, owner_id: int, environment_va
         labels = {**labels_for(instance, owner=str(owner_id)), KIND_LABEL: KIND_FUNCTION_ENVIRONMENT,
                   ENVIRONMENT_LABEL: str(row.pk)}
         env = {**environment_vars, "AWS_LAMBDA_LOG_STREAM_NAME": row.log_stream,
+               "AWS_ACCESS_KEY_ID": key.access_key_id, "AWS_SECRET_ACCESS_KEY": secret, "AWS_SESSION_TOKEN": token,
                "AWS_LAMBDA_INITIALIZATION_TYPE": "provisioned-concurrency" if provisioned else "on-demand",
                "_SANDCLOUD_CONTROL_TOKEN": row.token,
                "_SANDCLOUD_LOG_CAP_BYTES": str(config["LOG_BYTES_PER_INVOCATION"]),
@@ -387,8 +405,10 @@ def environments_remove(*, rows) -> int:
 
 
 def environments_reconcile() -> dict[str, int]:
-    """Brings Docker and the rows back in line: containers without a row go, rows without a container go."""
-    instance = settings.SANDCLOUD["INSTANCE"]
+    """Brings Docker and the rows back in line: containers without a row go, rows without a container go, expired
+    temporary credentials go."""
+    from sandbox.awsapi.identity import session_credentials_expire
+
     docker = engine()
     counts = {"orphans": 0, "lost": 0}
     rows = {row.container_id: row for row in ExecutionEnvironment.objects.exclude(container_id="")}
@@ -407,6 +427,9 @@ def environments_reconcile() -> dict[str, int]:
             environments_remove(rows=[row])
             counts["lost"] += 1
     stale = [row for container_id, row in rows.items() if container_id not in seen]
+    # A start that died before its container existed leaves a row without one: gone after the orphan grace.
+    stale += list(ExecutionEnvironment.objects.filter(container_id="", created__lt=timezone.now() - timedelta(
+        seconds=settings.SANDCLOUD["PROVISION_STUCK_SECONDS"])))
     counts["lost"] += environments_remove(rows=stale)
-    del instance
+    counts["credentials_expired"] = session_credentials_expire()
     return counts

@@ -113,6 +113,8 @@ class ExecutionEnvironment(models.Model):
     token = models.CharField(max_length=64)
     memory_mb = models.PositiveIntegerField()
     log_stream = models.CharField(max_length=256)
+    # The environment's temporary credentials for the function's own account (AWS_ACCESS_KEY_ID inside it).
+    session_key_id = models.CharField(max_length=20, blank=True)
     provisioned = models.BooleanField(default=False)
     created = models.DateTimeField(default=timezone.now)
 

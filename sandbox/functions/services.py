@@ -375,7 +375,6 @@ def concurrency_put(*, account: AwsAccount, function_name: str, reserved: int) -
                        f"run {limit} executions at once, and your other functions reserve {others}.)")
     function.reserved_concurrency = reserved
     function.save(update_fields=["reserved_concurrency"])
-    _reserved_cache.pop(function.account_id, None)
     return function
 
 
@@ -466,21 +465,24 @@ def _slot_key(function: Function) -> str:
     return f"{prefix}:account:{function.account_id}"
 
 
-_reserved_cache: dict[int, tuple[float, int]] = {}
-RESERVED_CACHE_SECONDS = 1.0
+_reserved_cache: dict[int, tuple[str, int]] = {}
 
 
 def _slot_limit(function: Function) -> int:
-    """The function's own reservation, else what the account's other reservations leave (read at most once a second
-    per process: a change to reserved concurrency takes effect within a second)."""
+    """The function's own reservation, else what the account's other reservations leave (cached under the account's
+    functions epoch)."""
     if function.reserved_concurrency is not None:
         return function.reserved_concurrency
-    now = time.monotonic()
+    from sandbox.awsapi.epochs import epoch_read
+
+    epoch = epoch_read(f"functions:{function.account_id}")
     cached = _reserved_cache.get(function.account_id)
-    if cached is None or now - cached[0] > RESERVED_CACHE_SECONDS:
+    if epoch is None or cached is None or cached[0] != epoch:
         reserved = (Function.objects.filter(account_id=function.account_id)
                     .aggregate(total=Sum("reserved_concurrency"))["total"] or 0)
-        cached = _reserved_cache[function.account_id] = (now, reserved)
+        cached = (epoch, reserved)
+        if epoch is not None:
+            _reserved_cache[function.account_id] = cached
     return _config()["CONCURRENCY_PER_LEARNER"] - cached[1]
 
 
@@ -583,17 +585,39 @@ def stream_forget(stream) -> None:
             _streams.pop(env_id, None)
 
 
+_versions_cache: dict[tuple[int, str, str], tuple[str, FunctionVersion]] = {}
+
+
+def functions_changed(account: AwsAccount | int) -> None:
+    """Every process forgets what it cached of this account's functions (after the current transaction commits)."""
+    from sandbox.awsapi.epochs import epoch_bump
+
+    epoch_bump(f"functions:{getattr(account, 'pk', account)}")
+
+
 def _version_for_invoke(account: AwsAccount, function_name: str, qualifier: str | None) -> FunctionVersion:
-    """The version to run, in one query when the qualifier names a version (the common case on the hot path)."""
+    """The version to run. A version number or $LATEST is cached per process under the account's functions epoch,
+    which every change to the account's functions bumps; an alias is read each time (its weights pick anew)."""
+    from sandbox.awsapi.epochs import epoch_read
+
     from .selectors import function_name_from
 
     qualifier = qualifier or _qualifier_in_name(function_name) or LATEST
     bare = function_name_from(account=account, name=function_name)
     if qualifier == LATEST or qualifier.isdigit():
+        epoch = epoch_read(f"functions:{account.pk}")
+        key = (account.pk, bare, qualifier)
+        cached = _versions_cache.get(key)
+        if epoch is not None and cached is not None and cached[0] == epoch:
+            return cached[1]
         version = (FunctionVersion.objects.select_related("function").filter(
             function__account=account, function__name=bare, version=qualifier).first())
         if version is not None:
             version.function.account = account
+            if epoch is not None and version.state == FunctionVersion.State.ACTIVE:
+                if len(_versions_cache) > 10_000:
+                    _versions_cache.clear()
+                _versions_cache[key] = (epoch, version)
             return version
     function = function_get(account=account, name=function_name)
     return _resolve_qualifier(function, qualifier)

@@ -121,3 +121,56 @@ def test_an_unmodified_awslambdaric_image_runs_against_the_runtime_api(runtime_i
     finally:
         container.remove(force=True)
         client.images.remove(tag, force=True)
+
+
+def test_deleting_the_learners_account_removes_their_functions_containers_and_code(aws, learner):
+    from pathlib import Path
+
+    from accounts.services import account_delete
+    from sandbox.functions import code as code_store
+    from sandbox.functions.models import Function, FunctionVersion
+
+    learner.set_password("pw-ada")
+    learner.save()
+    client = aws(learner)
+    create(client, learner)
+    client.invoke(FunctionName="hello", Payload=b"{}")
+    container_id = ExecutionEnvironment.objects.get().container_id
+    code_dir = Path(code_store.code_dir(FunctionVersion.objects.get().code_key))
+    assert code_dir.is_dir()
+
+    account_delete(user=learner, password="pw-ada")
+
+    assert not Function.objects.exists() and not ExecutionEnvironment.objects.exists()
+    assert engine().state(container_id) is None and not code_dir.exists()
+
+
+def test_a_function_asking_for_strong_isolation_runs_under_gvisor(aws, learner):
+    code = "import os\ndef handler(e, c):\n    return os.uname().release\n"
+    client = aws(learner)
+    create(client, learner, files={"app.py": code}, Tags={"sandcloud:isolation": "strong"}, Timeout=30)
+
+    answer = client.invoke(FunctionName="hello", Payload=b"{}")
+
+    assert json.loads(answer["Payload"].read()) == "4.4.0"  # gVisor's own kernel, not the host's
+    assert engine().api.inspect_container(ExecutionEnvironment.objects.get().container_id)["HostConfig"]["Runtime"] \
+        == "runsc-net"
+
+
+def test_cpu_grows_with_memory_so_a_cpu_bound_function_runs_faster_with_more(aws, learner):
+    import re
+
+    code = "def handler(e, c):\n    n = 0\n    for i in range(1500000):\n        n += i * i\n    return n\n"
+    client = aws(learner)
+    create(client, learner, files={"app.py": code}, Timeout=30, MemorySize=128)
+
+    def duration() -> float:
+        client.invoke(FunctionName="hello", Payload=b"{}")  # the first one carries the init's full CPU
+        log = base64.b64decode(client.invoke(FunctionName="hello", Payload=b"{}", LogType="Tail")["LogResult"])
+        return float(re.search(rb"\tDuration: (\d+\.\d+) ms", log).group(1))
+
+    small = duration()
+    client.update_function_configuration(FunctionName="hello", MemorySize=1769)
+    large = duration()
+
+    assert small > 3 * large, (small, large)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from config.processes import EdgeListener, running_edge, worker_start
 from labs.format import CONTENT_DIR
 from labs.models import Attempt, Lab
 from labs.selectors import lab_progress_for
@@ -12,6 +13,55 @@ from sandbox.models import Sandbox
 pytestmark = pytest.mark.docker
 
 LAB_SLUGS = sorted(p.name for p in CONTENT_DIR.iterdir() if (p / "lab.yaml").is_file())
+# Labs whose solutions use the learner's AWS account from the workstation (`aws lambda ...`, `aws scheduler ...`).
+AWS_LABS = {slug for slug in LAB_SLUGS if slug.startswith("lambda-")}
+
+
+@pytest.fixture(scope="module")
+def lambda_platform(django_db_setup, docker_engine, tmp_path_factory):
+    """What a running Sandcloud has behind a learner's `aws` CLI: the AWS edge listener the workstation calls, and a
+    Celery worker for the work the edge queues (provisioned concurrency's environments, asynchronous invocations,
+    retiring old environments). Both share the test database and a code store of their own."""
+    code_dir = str(tmp_path_factory.mktemp("function-code"))
+    with running_edge(env={"SANDCLOUD_FUNCTIONS_CODE_DIR": code_dir}) as edge:
+        worker = worker_start(env={"SANDCLOUD_AWS_EDGE_PORT": str(edge.port),
+                                   "SANDCLOUD_FUNCTIONS_CODE_DIR": code_dir}, concurrency=1)
+        try:
+            yield edge, code_dir
+        finally:
+            worker.stop()
+
+
+@pytest.fixture
+def aws_account_platform(request, settings):
+    """For an AWS lab: the edge and worker running, this process pointed at them (its sandboxes' ~/.aws, and the
+    functions a schedule fired from here invokes), and every function environment removed afterwards."""
+    if request.node.callspec.params["slug"] not in AWS_LABS:
+        yield None
+        return
+    edge, code_dir = request.getfixturevalue("lambda_platform")
+    edge: EdgeListener
+    for name, value in edge.settings.items():
+        setattr(settings, name, value)
+    settings.SANDCLOUD_FUNCTIONS = {**settings.SANDCLOUD_FUNCTIONS, "CODE_DIR": code_dir}
+    yield edge
+    from sandbox.functions import environments
+    from sandbox.functions.models import ExecutionEnvironment
+    from sandbox.functions.records import records_flush
+
+    records_flush()
+    environments.environments_remove(rows=list(ExecutionEnvironment.objects.all()))
+
+
+def platform_clock_tick() -> None:
+    """What Celery beat would have done while a learner read the step: fire the schedules that are due (a rate()
+    schedule is due as soon as it is made). The tests run no beat, so the bot runs its dispatcher before each
+    solution; firings run inline here, and their records are written before the solution reads the log."""
+    from sandbox.functions.records import records_flush
+    from sandbox.scheduler.services import schedules_dispatch
+
+    schedules_dispatch()
+    records_flush()
 
 
 def test_every_lab_folder_loads(db):
@@ -21,7 +71,7 @@ def test_every_lab_folder_loads(db):
 
 
 @pytest.mark.parametrize("slug", LAB_SLUGS)
-def test_solutions_pass_every_check_that_failed_before_them(slug, lab_sandboxes, learner):
+def test_solutions_pass_every_check_that_failed_before_them(slug, lab_sandboxes, aws_account_platform, learner):
     labs_load()
     lab = Lab.objects.get(slug=slug)
     sandbox = lab_start(user=learner, lab=lab)
@@ -36,6 +86,7 @@ def test_solutions_pass_every_check_that_failed_before_them(slug, lab_sandboxes,
             f"{slug}/{step.slug}: the check must fail before the solution, got {before.status}: {before.message}")
         assert before.message, f"{slug}/{step.slug}: a failing check should tell the learner something"
 
+        platform_clock_tick()
         exit_code, output = step_solve(sandbox=sandbox, step=step)
         assert exit_code == 0, f"{slug}/{step.slug}: solution exited {exit_code}: {output}"
 
