@@ -398,6 +398,8 @@ SANDCLOUD_FUNCTIONS = {
     "RUNTIME_IMAGE": os.environ.get("SANDCLOUD_LAMBDA_IMAGE", "sandcloud/lambda-python:3.11"),
     # Unpacked deployment packages, mounted read-only at /var/task (one tree per account and zip).
     "CODE_DIR": os.environ.get("SANDCLOUD_FUNCTIONS_CODE_DIR", str(BASE_DIR / "var" / "functions" / "code")),
+    # The init phase may take this long (AWS: 10 s), after which it fails as AWS reports it.
+    "INIT_TIMEOUT_SECONDS": env_float("SANDCLOUD_FUNCTIONS_INIT_TIMEOUT_SECONDS", 10),
     # An idle environment is frozen (docker pause) after this long, and removed after IDLE_REMOVE_SECONDS.
     "FREEZE_AFTER_SECONDS": env_float("SANDCLOUD_FUNCTIONS_FREEZE_AFTER_SECONDS", 2),
     "IDLE_REMOVE_SECONDS": env_int("SANDCLOUD_FUNCTIONS_IDLE_REMOVE_SECONDS", 600),

@@ -333,6 +333,34 @@ class DockerEngine:
         except (APIError, requests.exceptions.RequestException) as error:
             raise _translate(error) from error
 
+    def kill_all(self, container_id: str) -> int:
+        """SIGKILLs every process in the container's cgroup while it is frozen, so a fork bomb cannot outrun the kill
+        (a `docker rm -f` of a container forking as fast as it can may time out). Returns how many it killed."""
+        import os
+        import signal
+
+        killed = 0
+        try:
+            self.pause(container_id)
+        except EngineError:
+            pass
+        try:
+            with open(f"{self.cgroup_dir(container_id, 'pids')}/cgroup.procs") as procs:
+                for line in procs:
+                    try:
+                        os.kill(int(line), signal.SIGKILL)
+                        killed += 1
+                    except (ProcessLookupError, ValueError, PermissionError):
+                        continue
+        except OSError:
+            pass
+        finally:
+            try:
+                self.unpause(container_id)
+            except EngineError:
+                pass
+        return killed
+
     def address(self, container: str, network: str) -> str:
         """The container's IPv4 address on one of its networks ("" when it is not on it)."""
         try:

@@ -200,12 +200,19 @@ def environment_destroy(environment: Environment) -> None:
     pipe.zrem(_idle_set(), environment.id)
     pipe.delete(_env_key(environment.id))
     pipe.execute()
-    try:
-        if environment.container_id:
-            engine_for(environment.host).remove(environment.container_id)
-    except EngineError as error:
-        log.warning("could not remove environment %s's container yet (the reaper will): %s", environment.id, error)
-        return
+    if environment.container_id:
+        docker = engine_for(environment.host)
+        try:
+            docker.remove(environment.container_id)
+        except EngineError:
+            # Most often a fork bomb outrunning the engine's kill: freeze it, kill everything in it, then remove.
+            try:
+                docker.kill_all(environment.container_id)
+                docker.remove(environment.container_id)
+            except EngineError as error:
+                log.warning("could not remove environment %s's container yet (the reaper will): %s",
+                            environment.id, error)
+                return
     _row_delete(environment.id)
 
 

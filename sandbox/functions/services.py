@@ -549,7 +549,7 @@ def _environment_for(version: FunctionVersion) -> dict[str, str]:
         "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11", "_HANDLER": version.handler,
         "AWS_LAMBDA_LOG_GROUP_NAME": log_group_name(function.name),
         "LAMBDA_TASK_ROOT": "/var/task", "LAMBDA_RUNTIME_DIR": "/var/runtime", "TZ": ":UTC", "LANG": "en_US.UTF-8",
-        "_SANDCLOUD_INIT_TIMEOUT": "10",
+        "_SANDCLOUD_INIT_TIMEOUT": str(_config()["INIT_TIMEOUT_SECONDS"]),
     }
     endpoint = getattr(settings, "SANDCLOUD_AWS_SANDBOX_ENDPOINT_URL", "")
     if endpoint:
@@ -739,8 +739,12 @@ def _run(*, function: Function, version: FunctionVersion, environment: envs.Envi
         log.warning("environment %s was lost during an invocation: %s", environment.id, error)
         from sandbox.engine.environments import InvokeResult
 
-        result = InvokeResult(status="crash", payload=b"", error_type="Runtime.ExitError", duration_ms=0.0,
-                              logs=[], exit="the execution environment disappeared")
+        # Past the deadline, an init that did not answer was starved by the function itself (a fork bomb, a flood):
+        # that is the function's timeout. Before it, the environment died under the invocation.
+        timed_out = time.time() >= deadline
+        result = InvokeResult(status="timeout" if timed_out else "crash", payload=b"",
+                              error_type="" if timed_out else "Runtime.ExitError", duration_ms=0.0, logs=[],
+                              exit="the execution environment disappeared")
     end_ms = time.time_ns() // 1_000_000
     lines.extend(result.logs)
     memory_used = envs.environment_memory_peak_mb(environment)
@@ -791,7 +795,8 @@ def _init_failed(*, function, version, environment, init, request_id, lines, log
     if init.state == "timeout":
         error_type, status = "Sandbox.Timedout", "timeout"
         body = json.dumps({"errorType": error_type, "errorMessage": f"RequestId: {request_id} Error: Init phase "
-                                                                   f"timed out after 10.00 seconds"}).encode()
+                                                                   f"timed out after {init.init_ms / 1000:.2f} "
+                                                                   f"seconds"}).encode()
     elif init.state == "error":
         error_type, status = init.error_type or "Runtime.Unknown", "error"
         body = init.error or json.dumps({"errorType": error_type, "errorMessage": ""}).encode()

@@ -114,3 +114,62 @@ def test_a_function_that_answers_twice_gets_the_second_refused(aws, learner):
     answer, body, log = invoke(client)
 
     assert json.loads(body) == "first"
+
+
+def test_an_init_that_passes_the_init_limit_is_reported_as_an_init_timeout(aws, learner, settings):
+    settings.SANDCLOUD_FUNCTIONS = {**settings.SANDCLOUD_FUNCTIONS, "INIT_TIMEOUT_SECONDS": 2}
+    client = aws(learner)
+    create(client, learner, files={"app.py": "import time\ntime.sleep(60)\ndef handler(e, c):\n    return 1\n"},
+           Timeout=30)
+
+    started = time.monotonic()
+    answer, body, log = invoke(client)
+
+    assert time.monotonic() - started < 10
+    assert answer["FunctionError"] == "Unhandled" and json.loads(body)["errorType"] == "Sandbox.Timedout"
+    assert "INIT_REPORT Init Duration: 2000.00 ms\tPhase: init\tStatus: timeout" in log
+    assert ExecutionEnvironment.objects.count() == 0
+
+
+def test_a_function_that_never_asks_for_its_next_event_times_out_the_next_invocation_only(aws, learner):
+    code = ("import os, threading, time, urllib.request\n"
+            "def handler(e, c):\n"
+            "    if e.get('hang'):\n"
+            "        api = os.environ['AWS_LAMBDA_RUNTIME_API']\n"
+            "        url = f'http://{api}/2018-06-01/runtime/invocation/{c.aws_request_id}/response'\n"
+            "        urllib.request.urlopen(urllib.request.Request(url, data=b'\"answered\"', method='POST'))\n"
+            "        time.sleep(3600)\n"
+            "    return 'fine'\n")
+    client = aws(learner)
+    create(client, learner, files={"app.py": code}, Timeout=2)
+
+    first, first_body, _ = invoke(client, payload=b'{"hang": true}')
+    second, second_body, second_log = invoke(client)
+    third, third_body, _ = invoke(client)
+
+    assert json.loads(first_body) == "answered"
+    assert second["FunctionError"] == "Unhandled" and "Task timed out" in second_log
+    assert json.loads(third_body) == "fine"  # a new environment
+
+
+def test_a_fork_bomb_is_contained_and_another_learners_function_keeps_answering(aws, learner, other_learner):
+    bomb = ("import os\n"
+            "def handler(e, c):\n"
+            "    while True:\n"
+            "        try:\n"
+            "            os.fork()\n"
+            "        except OSError:\n"
+            "            pass\n")
+    client = aws(learner)
+    create(client, learner, files={"app.py": bomb}, Timeout=3)
+    bystander = aws(other_learner)
+    create(bystander, other_learner, name="steady")
+    bystander.invoke(FunctionName="steady", Payload=b"{}")
+
+    answer, _, log = invoke(client)
+
+    assert answer["FunctionError"] == "Unhandled" and "\tStatus: timeout\t" in log
+    started = time.monotonic()
+    assert bystander.invoke(FunctionName="steady", Payload=b"{}")["StatusCode"] == 200
+    assert time.monotonic() - started < 2
+    assert ExecutionEnvironment.objects.filter(version__function__name="hello").count() == 0

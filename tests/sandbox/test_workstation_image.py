@@ -57,7 +57,7 @@ def test_the_images_plugins_are_importable_and_listed_for_the_learners_config(do
                                          f"echo '#--'; stat -c '%U %a' /usr/local/bin/aws {AWSCLI_PLUGIN_DIR}")
     found, config, owners = listing.split("#--\n")
 
-    assert found.split() == [name for name, _ in plugins]
+    assert found.split() == sorted(name for name, _ in plugins)  # ls lists them by name
     assert config == RECIPES["workstation"].awscli_plugins_config()
     assert owners.split("\n")[:2] == ["root 755", "root 755"]
     for name, _ in plugins:
