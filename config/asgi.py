@@ -12,11 +12,14 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from cohorts.routing import websocket_urlpatterns as cohort_routes  # noqa: E402
 from config.websockets import SendBufferMiddleware  # noqa: E402
+from sandbox.awsapi.asgi import EdgeApplication  # noqa: E402
+from sandbox.functions.routing import websocket_urlpatterns as function_routes  # noqa: E402
 from sandbox.routing import websocket_urlpatterns as sandbox_routes  # noqa: E402
 
 application = ProtocolTypeRouter({
-    "http": django_asgi_app,
+    # AWS API requests under /aws skip Django's request cycle (sandbox/awsapi/asgi.py says what is kept).
+    "http": EdgeApplication(django_asgi_app),
     # Outermost, because only here is `send` still daphne's own (config/websockets.py says why it matters).
     "websocket": SendBufferMiddleware(
-        AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(sandbox_routes + cohort_routes)))),
+        AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(sandbox_routes + cohort_routes + function_routes)))),
 })

@@ -15,4 +15,6 @@ if settings.ROOT_URLCONF != "config.edge_urls":
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 from channels.security.websocket import WebsocketDenier  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": WebsocketDenier.as_asgi()})
+from sandbox.awsapi.asgi import EdgeApplication  # noqa: E402
+
+application = ProtocolTypeRouter({"http": EdgeApplication(django_asgi_app), "websocket": WebsocketDenier.as_asgi()})

@@ -159,6 +159,58 @@ def engine_for(host: str):
 
 # --- claim and give back --------------------------------------------------------------------------------------------
 
+# One round trip for an invocation's start: take a concurrency slot (a member scored by when it must be over, so one
+# lost with its process frees itself) and, if granted, pop the warmest idle environment with its hash.
+_ACQUIRE_LUA = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return {0} end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
+local id = redis.call('LPOP', KEYS[2])
+if not id then return {1} end
+redis.call('ZREM', KEYS[3], id)
+local fields = redis.call('HGETALL', ARGV[5] .. id)
+table.insert(fields, 'id')
+table.insert(fields, id)
+return {1, fields}
+"""
+_acquire_script = None
+
+
+@dataclass
+class Slot:
+    key: str
+    member: str
+    held: bool = True
+
+
+def environment_acquire(*, version: FunctionVersion, slot_key: str, slot_limit: int, request_id: str,
+                        deadline: float) -> tuple[Slot | None, Environment | None]:
+    """A concurrency slot (None: throttled) and, with it, the warmest idle environment of the version's current
+    revision (None: a cold start is needed)."""
+    global _acquire_script
+    r = _r()
+    if _acquire_script is None:
+        _acquire_script = r.register_script(_ACQUIRE_LUA)
+    answer = _acquire_script(keys=[slot_key, _idle_key(version.pk, version.revision_id), _idle_set()],
+                             args=[time.time(), slot_limit, deadline + 30, request_id, _env_key("")], client=r)
+    if not answer or not answer[0]:
+        return None, None
+    slot = Slot(key=slot_key, member=request_id)
+    if len(answer) < 2:
+        return slot, None
+    return slot, _thawed(answer[1])
+
+
+def slot_give_back(slot: Slot) -> None:
+    if not slot.held:
+        return
+    slot.held = False
+    try:
+        _r().zrem(slot.key, slot.member)
+    except redis.RedisError:
+        log.warning("could not free a concurrency slot; it frees itself at its deadline")
+
+
 def environment_claim(*, version: FunctionVersion) -> Environment | None:
     """The warmest idle environment of this version's current revision, or None (then a cold start is needed)."""
     r = _r()
@@ -166,6 +218,11 @@ def environment_claim(*, version: FunctionVersion) -> Environment | None:
                            args=[_env_key("")], client=r)
     if not fields:
         return None
+    return _thawed(fields)
+
+
+def _thawed(fields: list) -> Environment | None:
+    r = _r()
     data = dict(zip(fields[::2], fields[1::2]))
     if "container" not in data:
         return None  # its hash is gone: removed while idle
@@ -181,13 +238,17 @@ def environment_claim(*, version: FunctionVersion) -> Environment | None:
     return environment
 
 
-def environment_release(environment: Environment) -> None:
-    """Gives a healthy environment back after an invocation: it is the first one the next invocation takes."""
+def environment_release(environment: Environment, *, slot: Slot | None = None) -> None:
+    """Gives a healthy environment back after an invocation (it is the first one the next invocation takes), and
+    its concurrency slot with it in the same round trip."""
     now = time.time()
     r = _r()
     pipe = r.pipeline(transaction=False)
     pipe.lpush(_idle_key(environment.version_id, environment.revision), environment.id)
     pipe.zadd(_idle_set(), {str(environment.id): now})
+    if slot is not None and slot.held:
+        pipe.zrem(slot.key, slot.member)
+        slot.held = False
     pipe.execute()
 
 

@@ -447,17 +447,6 @@ def provisioned_status(*, config: ProvisionedConcurrency) -> dict:
 
 # --- throttling -----------------------------------------------------------------------------------------------------
 
-# In-flight invocations are members of a sorted set scored by when they must be over, so one lost with its process
-# frees its slot at its deadline instead of holding it forever.
-_ACQUIRE_LUA = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
-redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
-return 1
-"""
-_acquire = None
-
-
 def _slot_key(function: Function) -> str:
     prefix = f"sc:{settings.SANDCLOUD['INSTANCE']}:fn:inflight"
     if function.reserved_concurrency is not None:
@@ -468,14 +457,14 @@ def _slot_key(function: Function) -> str:
 _reserved_cache: dict[int, tuple[str, int]] = {}
 
 
-def _slot_limit(function: Function) -> int:
+def _slot_limit(function: Function, epoch: str | None = None) -> int:
     """The function's own reservation, else what the account's other reservations leave (cached under the account's
     functions epoch)."""
     if function.reserved_concurrency is not None:
         return function.reserved_concurrency
     from sandbox.awsapi.epochs import epoch_read
 
-    epoch = epoch_read(f"functions:{function.account_id}")
+    epoch = epoch or epoch_read(f"functions:{function.account_id}")
     cached = _reserved_cache.get(function.account_id)
     if epoch is None or cached is None or cached[0] != epoch:
         reserved = (Function.objects.filter(account_id=function.account_id)
@@ -484,24 +473,6 @@ def _slot_limit(function: Function) -> int:
         if epoch is not None:
             _reserved_cache[function.account_id] = cached
     return _config()["CONCURRENCY_PER_LEARNER"] - cached[1]
-
-
-def _slot_take(function: Function, request_id: str, deadline: float) -> str | None:
-    global _acquire
-    r = envs._r()
-    if _acquire is None:
-        _acquire = r.register_script(_ACQUIRE_LUA)
-    key = _slot_key(function)
-    if _acquire(keys=[key], args=[time.time(), _slot_limit(function), deadline + 30, request_id], client=r):
-        return key
-    return None
-
-
-def _slot_give_back(key: str, request_id: str) -> None:
-    try:
-        envs._r().zrem(key, request_id)
-    except redis.RedisError:
-        log.warning("could not free a concurrency slot; it frees itself at its deadline")
 
 
 # --- invoke ---------------------------------------------------------------------------------------------------------
@@ -609,11 +580,13 @@ def _version_for_invoke(account: AwsAccount, function_name: str, qualifier: str 
         key = (account.pk, bare, qualifier)
         cached = _versions_cache.get(key)
         if epoch is not None and cached is not None and cached[0] == epoch:
+            cached[1].epoch = epoch
             return cached[1]
         version = (FunctionVersion.objects.select_related("function").filter(
             function__account=account, function__name=bare, version=qualifier).first())
         if version is not None:
             version.function.account = account
+            version.epoch = epoch
             if epoch is not None and version.state == FunctionVersion.State.ACTIVE:
                 if len(_versions_cache) > 10_000:
                     _versions_cache.clear()
@@ -687,14 +660,15 @@ def _invoke_now(*, function: Function, version: FunctionVersion, payload: bytes,
                 client_context: str, invocation_type: str) -> InvokeOutcome:
     started_ms = time.time_ns() // 1_000_000
     deadline = started_ms / 1000 + version.timeout
-    slot = _slot_take(function, request_id, deadline)
+    slot, environment = envs.environment_acquire(
+        version=version, slot_key=_slot_key(function), slot_limit=_slot_limit(function, getattr(version, "epoch", None)),
+        request_id=request_id, deadline=deadline)
     if slot is None:
         _invocation_record(function, version, request_id=request_id, invocation_type=invocation_type,
                            status=Invocation.Status.THROTTLED)
         raise AwsError("TooManyRequestsException", "Rate Exceeded.", status=429,
                        headers={"Retry-After": "1"})
     try:
-        environment = envs.environment_claim(version=version)
         if environment is None:
             try:
                 environment = envs.environment_start(
@@ -706,13 +680,14 @@ def _invoke_now(*, function: Function, version: FunctionVersion, payload: bytes,
             deadline = started_ms / 1000 + version.timeout
         return _run(function=function, version=version, environment=environment, payload=payload,
                     request_id=request_id, deadline=deadline, log_type=log_type, client_context=client_context,
-                    invocation_type=invocation_type)
+                    invocation_type=invocation_type, slot=slot)
     finally:
-        _slot_give_back(slot, request_id)
+        envs.slot_give_back(slot)
 
 
 def _run(*, function: Function, version: FunctionVersion, environment: envs.Environment, payload: bytes,
-         request_id: str, deadline: float, log_type: str, client_context: str, invocation_type: str) -> InvokeOutcome:
+         request_id: str, deadline: float, log_type: str, client_context: str, invocation_type: str,
+         slot: envs.Slot | None = None) -> InvokeOutcome:
     region = settings.SANDCLOUD_AWS_REGION
     lines: list[tuple[int, str]] = []
     init = environment.init
@@ -778,7 +753,7 @@ def _run(*, function: Function, version: FunctionVersion, environment: envs.Envi
     if result.status in ("timeout", "crash"):
         envs.environment_destroy(environment)
     else:
-        envs.environment_release(environment)
+        envs.environment_release(environment, slot=slot)
     invocation = _invocation_record(function, version, request_id=request_id, invocation_type=invocation_type,
                                     status=status, error_type=error_type, duration_ms=duration, billed_ms=billed,
                                     init_ms=init_ms, max_memory_used=memory_used, lines=lines,

@@ -152,7 +152,7 @@ async function invoke(event) {
       error.hidden = false;
     } else {
       invokeShow(answer);
-      logPoll(true);
+      if (!logSocketOpen) logPoll(true);
     }
   } catch (networkError) {
     error.textContent = "The site could not be reached. Check your connection and press Invoke again.";
@@ -177,6 +177,7 @@ let lastId = null;
 let lineCount = 0;
 let polling = null;
 let pollTimer = null;
+let logSocketOpen = false;
 
 function logClass(message) {
   if (message.startsWith("REPORT ")) return "sc-log-report";
@@ -298,6 +299,36 @@ document.body.addEventListener("htmx:afterSettle", function (event) {
   if (event.detail.target && event.detail.target.id === "monitoring") chartsDraw();
 });
 
+// The live log comes over a WebSocket (the server pushes new lines as they are stored); if the socket cannot be
+// had or closes, the page polls the same lines over HTTP instead.
+function logFollow() {
+  const path = new URL(page.dataset.logsUrl, window.location.href).pathname;
+  const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+  let socket;
+  try {
+    socket = new WebSocket(`${scheme}//${window.location.host}/ws${path}`);
+  } catch (error) {
+    logPoll();
+    return;
+  }
+  socket.addEventListener("open", function () {
+    logSocketOpen = true;
+    clearTimeout(pollTimer);
+    logLive.dataset.live = "on";
+  });
+  socket.addEventListener("message", function (event) {
+    const answer = JSON.parse(event.data);
+    if (answer.type !== "logs") return;
+    if (answer.events.length) lastId = answer.events[answer.events.length - 1].id;
+    if (lastId === null) lastId = 0;
+    logAppend(answer.events);
+  });
+  socket.addEventListener("close", function () {
+    logSocketOpen = false;
+    logPoll();
+  });
+}
+
 editorsStart();
 chartsDraw();
-logPoll();
+logFollow();

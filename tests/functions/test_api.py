@@ -207,3 +207,23 @@ def test_a_schedule_fires_its_function_for_real(aws, learner):
     schedule.refresh_from_db()
     assert schedule.last_result == "Invoked"
     assert AsyncEvent.objects.get().state == AsyncEvent.State.SUCCEEDED
+
+
+def test_concurrent_invocations_past_the_learners_limit_are_throttled_and_the_rest_run(aws, learner, settings):
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings.SANDCLOUD_FUNCTIONS = {**settings.SANDCLOUD_FUNCTIONS, "CONCURRENCY_PER_LEARNER": 3}
+    client = aws(learner)
+    create(client, learner, files={"app.py": "import time\ndef handler(e, c):\n    time.sleep(3)\n    return 'ok'\n"},
+           Timeout=20)
+
+    def call(_):
+        try:
+            return json.loads(client.invoke(FunctionName="hello", Payload=b"{}")["Payload"].read())
+        except ClientError as error:
+            return error.response["Error"]["Code"]
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        outcomes = sorted(pool.map(call, range(6)))
+
+    assert outcomes == ["TooManyRequestsException"] * 3 + ["ok"] * 3
