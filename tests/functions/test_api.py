@@ -227,3 +227,54 @@ def test_concurrent_invocations_past_the_learners_limit_are_throttled_and_the_re
         outcomes = sorted(pool.map(call, range(6)))
 
     assert outcomes == ["TooManyRequestsException"] * 3 + ["ok"] * 3
+
+
+def test_an_event_whose_function_fails_is_retried_twice_then_kept_as_a_failed_event(aws, learner, settings):
+    from sandbox.functions.models import Invocation
+    from sandbox.functions.records import records_flush
+
+    settings.SANDCLOUD_FUNCTIONS = {**settings.SANDCLOUD_FUNCTIONS, "ASYNC_RETRY_DELAYS": [0, 0]}
+    client = aws(learner)
+    create(client, learner, files={"app.py": "def handler(e, c):\n    raise RuntimeError('always')\n"})
+
+    assert client.invoke(FunctionName="hello", InvocationType="Event", Payload=b"{}")["StatusCode"] == 202
+
+    event = AsyncEvent.objects.get()
+    records_flush()
+    assert (event.state, event.attempts) == (AsyncEvent.State.FAILED, 3)
+    assert "always" in event.error
+    assert Invocation.objects.filter(invocation_type="Event", status="Error").count() == 3
+
+
+def test_provisioned_concurrency_keeps_initialised_environments_that_answer_without_an_init(aws, learner):
+    client = aws(learner)
+    create(client, learner)
+    client.publish_version(FunctionName="hello")
+    client.create_alias(FunctionName="hello", Name="live", FunctionVersion="1")
+
+    client.put_provisioned_concurrency_config(FunctionName="hello", Qualifier="live",
+                                              ProvisionedConcurrentExecutions=2)
+
+    status = client.get_provisioned_concurrency_config(FunctionName="hello", Qualifier="live")
+    assert (status["Status"], status["AvailableProvisionedConcurrentExecutions"]) == ("READY", 2)
+    assert ExecutionEnvironment.objects.filter(provisioned=True).count() == 2
+    answer = client.invoke(FunctionName="hello", Qualifier="live", Payload=b"{}", LogType="Tail")
+    log = base64.b64decode(answer["LogResult"]).decode()
+    assert "Version: 1" in log and "Init Duration" not in log
+    with pytest.raises(ClientError) as latest:
+        client.put_provisioned_concurrency_config(FunctionName="hello", Qualifier="$LATEST",
+                                                  ProvisionedConcurrentExecutions=1)
+    assert error_of(latest)[0] == "InvalidParameterValueException"
+
+
+def test_a_zip_with_names_that_are_not_utf8_unpacks_as_its_legacy_encoding(aws, learner):
+    entries = [(zipfile.ZipInfo("app.py"), HELLO.encode()), (zipfile.ZipInfo("cafX.txt"), b"x")]
+    # The byte 0xE9 is not UTF-8 on its own, and the UTF-8 flag (0x800) stays unset: the name is CP437, as old zip
+    # tools write it, in both the local header and the central directory.
+    legacy = _zip_with(entries).replace(b"cafX.txt", b"caf\xe9.txt")
+    client = aws(learner)
+    client.create_function(FunctionName="legacy", Runtime="python3.11", Handler="app.handler",
+                           Role=f"arn:aws:iam::{identity.aws_account_for(user=learner).account_id}:role/lab",
+                           Code={"ZipFile": legacy})
+
+    assert client.invoke(FunctionName="legacy", Payload=b"{}")["StatusCode"] == 200
