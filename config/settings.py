@@ -393,6 +393,11 @@ SANDCLOUD_LOGS_MAX_DAYS = env_int("SANDCLOUD_LOGS_MAX_DAYS", 30)
 SANDCLOUD_SCHEDULES_PER_ACCOUNT = env_int("SANDCLOUD_SCHEDULES_PER_ACCOUNT", 20)
 SANDCLOUD_SCHEDULE_MIN_INTERVAL_SECONDS = env_int("SANDCLOUD_SCHEDULE_MIN_INTERVAL_SECONDS", 60)
 
+# Threads of each web process for AWS requests (sandbox/awsapi/asgi.py): synchronous invocations, which hold theirs
+# while the function runs, and every other call.
+SANDCLOUD_AWS_EDGE_THREADS = {"invoke": env_int("SANDCLOUD_AWS_INVOKE_THREADS", 200),
+                              "api": env_int("SANDCLOUD_AWS_API_THREADS", 16)}
+
 # --- Lambda functions (sandbox/functions) -------------------------------------------------------------------------
 SANDCLOUD_FUNCTIONS = {
     "RUNTIME_IMAGE": os.environ.get("SANDCLOUD_LAMBDA_IMAGE", "sandcloud/lambda-python:3.11"),
@@ -406,6 +411,8 @@ SANDCLOUD_FUNCTIONS = {
     # Concurrent executions per learner (AWS's account limit is 1,000; a class shares one machine).
     "CONCURRENCY_PER_LEARNER": env_int("SANDCLOUD_FUNCTIONS_CONCURRENCY", 10),
     "FUNCTIONS_PER_LEARNER": env_int("SANDCLOUD_FUNCTIONS_PER_LEARNER", 50),
+    # The memory limits one learner's environments may hold at once (provisioned ones included).
+    "MEMORY_MB_PER_LEARNER": env_int("SANDCLOUD_FUNCTIONS_MEMORY_MB_PER_LEARNER", 8192),
     "CODE_MB_PER_LEARNER": env_int("SANDCLOUD_FUNCTIONS_CODE_MB_PER_LEARNER", 500),
     # Environments (running containers) per learner and per host; host memory is admitted with the sandboxes'.
     "ENVIRONMENTS_PER_LEARNER": env_int("SANDCLOUD_FUNCTIONS_ENVIRONMENTS_PER_LEARNER", 12),
@@ -415,6 +422,8 @@ SANDCLOUD_FUNCTIONS = {
     # One invocation's log is kept up to this many bytes (the rest is counted and dropped).
     "LOG_BYTES_PER_INVOCATION": env_int("SANDCLOUD_FUNCTIONS_LOG_BYTES", 1024 * 1024),
     "INVOCATIONS_KEPT": env_int("SANDCLOUD_FUNCTIONS_INVOCATIONS_KEPT", 1000),
+    # Event invocations one learner may have waiting at once (each holds up to 1 MB of payload until it runs).
+    "ASYNC_QUEUED_PER_LEARNER": env_int("SANDCLOUD_FUNCTIONS_ASYNC_QUEUED", 100),
     # Async invocations: retried twice after a function error, waiting these seconds (AWS: about 1 and 2 minutes).
     "ASYNC_RETRY_DELAYS": [int(s) for s in os.environ.get("SANDCLOUD_FUNCTIONS_ASYNC_RETRY_DELAYS", "60,120").split(",")],
 }

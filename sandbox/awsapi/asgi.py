@@ -6,9 +6,11 @@ worker thread are recycled as Django does around a request. Everything else goes
 """
 from __future__ import annotations
 
+import asyncio
+import re
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, quote
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 from django.http.request import split_domain_port, validate_host
@@ -17,6 +19,19 @@ from .edge import EDGE_PREFIX, _too_large, request_answer
 from .protocols import HttpRequest
 
 _PATH_SAFE = "/~-._"
+
+# A synchronous Invoke holds its thread for as long as the function runs (up to 15 minutes), so invocations get a pool
+# of their own, as large as the invocations the host admits at once; every other AWS call gets another, so a learner's
+# long-running functions never keep anybody's other calls waiting (the loop's default pool has only CPUs + 4 threads).
+_INVOKE_PATH = re.compile(r"^/aws/20\d\d-\d\d-\d\d/functions/[^/]+/invoke(?:-async|cations)/?$")
+_pools: dict[str, ThreadPoolExecutor] = {}
+
+
+def _pool(kind: str) -> ThreadPoolExecutor:
+    if kind not in _pools:
+        size = settings.SANDCLOUD_AWS_EDGE_THREADS[kind]
+        _pools[kind] = ThreadPoolExecutor(max_workers=size, thread_name_prefix=f"aws-{kind}")
+    return _pools[kind]
 
 
 def is_edge_path(path: str) -> bool:
@@ -61,12 +76,16 @@ class EdgeApplication:
             return await _plain(send, 400, b"Bad Request")
         limit = settings.SANDCLOUD_AWS_MAX_REQUEST_BYTES
         body, too_large = await _read_body(receive, limit)
+        if body is None:
+            return  # the client hung up mid-body: nothing is done for half a request
         raw = scope.get("raw_path")
         path = raw.decode("latin-1").split("?", 1)[0] if raw else quote(scope["path"], safe=_PATH_SAFE)
         query_string = scope.get("query_string", b"").decode("latin-1")
         wire = HttpRequest(method=scope["method"], path=path[len(EDGE_PREFIX):] or "/",
                            query=parse_qs(query_string, keep_blank_values=True), headers=headers, body=b"")
-        response = await sync_to_async(_answer, thread_sensitive=False)(wire, path, query_string, body, too_large)
+        pool = _pool("invoke" if _INVOKE_PATH.match(path) else "api")
+        response = await asyncio.get_running_loop().run_in_executor(pool, _answer, wire, path, query_string, body,
+                                                                    too_large)
         out_headers = [(b"content-type", response.headers.get("Content-Type", "application/json").encode("latin-1")),
                        (b"content-length", str(len(response.body)).encode())]
         out_headers += [(name.lower().encode("latin-1"), str(value).encode("latin-1"))
@@ -75,19 +94,21 @@ class EdgeApplication:
         await send({"type": "http.response.body", "body": response.body})
 
 
-async def _read_body(receive, limit: int) -> tuple[bytes, bool]:
-    """The body, at most `limit` bytes kept; a larger one is read to its end (so the client reads the answer rather
-    than a reset) and reported as too large."""
+async def _read_body(receive, limit: int) -> tuple[bytes | None, bool]:
+    """The body, at most `limit` bytes kept; a larger one is read on up to four times the limit (so the client reads
+    the answer rather than a reset) and reported as too large. A client that hangs up mid-body gets nothing done."""
     chunks, size, too_large = [], 0, False
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            return None, False
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             too_large = True
             chunks = []
+            if size > 4 * limit:
+                break
         elif chunk:
             chunks.append(chunk)
         if not message.get("more_body"):

@@ -8,6 +8,7 @@ the database instead: an unreachable Redis never serves a stale entry.
 from __future__ import annotations
 
 import logging
+import uuid
 
 import redis
 from django.conf import settings
@@ -30,10 +31,27 @@ def _key(name: str) -> str:
     return f"sc:{settings.SANDCLOUD['INSTANCE']}:epoch:{name}"
 
 
+# An epoch is a random token, never a counter: after Redis loses its data (a restart without persistence, a flush,
+# an eviction) a missing epoch gets a token no process has ever cached under, so nothing stale is served again.
+_READ_LUA = """
+local value = redis.call('GET', KEYS[1])
+if not value then
+  redis.call('SET', KEYS[1], ARGV[1])
+  value = ARGV[1]
+end
+return value
+"""
+_read_script = None
+
+
 def epoch_read(name: str) -> str | None:
-    """The current epoch of `name` ("0" before its first change), or None when Redis is away."""
+    """The current epoch of `name`, or None when Redis is away."""
+    global _read_script
     try:
-        return _redis().get(_key(name)) or "0"
+        client = _redis()
+        if _read_script is None:
+            _read_script = client.register_script(_READ_LUA)
+        return _read_script(keys=[_key(name)], args=[uuid.uuid4().hex], client=client)
     except (redis.RedisError, OSError):
         return None
 
@@ -42,9 +60,9 @@ def epoch_bump(name: str) -> None:
     """Invalidates every process's cached copy of `name`, once the current transaction commits."""
     def bump() -> None:
         try:
-            _redis().incr(_key(name))
+            _redis().set(_key(name), uuid.uuid4().hex)
         except (redis.RedisError, OSError):
             # Cached copies cannot be told; they are only used while Redis answers, and then this bump would have
-            # reached it. A Redis that lost its data restarts every epoch at "0", which no cache holds after a bump.
+            # reached it.
             log.warning("could not bump epoch %s", name)
     transaction.on_commit(bump)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import time
 from dataclasses import dataclass
@@ -321,8 +322,11 @@ class DockerEngine:
         try:
             with open(f"{cgroup}/cpu.cfs_period_us") as period_file:
                 period = int(period_file.read())
+            # No quota of its own (-1) when asked for the whole host: a child may not have more than its parent
+            # (the /sandcloud cgroup holds all but half a core), and the parent's own limit still applies.
+            quota = -1 if cpus >= (os.cpu_count() or 1) else max(1000, int(cpus * period))
             with open(f"{cgroup}/cpu.cfs_quota_us", "w") as quota_file:
-                quota_file.write(str(max(1000, int(cpus * period))))
+                quota_file.write(str(quota))
             return
         except (OSError, ValueError):
             pass

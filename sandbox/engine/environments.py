@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 CONTROL_PORT = 9000
+# The init runs beside the learner's code, as its uid, so what it answers is bounded and checked like any learner
+# input: a payload of at most 6 MB plus an invocation's log (1 MB by default, 10,000 lines) with JSON's overhead.
+MAX_ANSWER_BYTES = 6 * 1024 * 1024 + 8 * 1024 * 1024
+MAX_LOG_LINES = 10_001
 
 
 class EnvironmentLost(Exception):
@@ -90,10 +94,15 @@ class EnvironmentClient:
     def ready(self, *, timeout: float) -> InitResult:
         """Waits for the init phase to end (the runtime's first /next, an init error, or the init deadline)."""
         response = self._request("GET", "/ready", timeout=timeout)
-        data = json.loads(response.read())
-        return InitResult(state=data["state"], init_ms=data["init_ms"], error_type=data.get("error_type", ""),
-                          error=base64.b64decode(data.get("error", "")), exit=data.get("exit", ""),
-                          logs=[tuple(line) for line in data.get("logs", [])])
+        try:
+            data = json.loads(_bounded_read(response, deadline=time.monotonic() + timeout))
+            return InitResult(state=str(data["state"]), init_ms=float(data["init_ms"]),
+                              error_type=str(data.get("error_type", ""))[:128],
+                              error=base64.b64decode(data.get("error", ""))[:MAX_ANSWER_BYTES],
+                              exit=str(data.get("exit", ""))[:128], logs=_log_lines(data.get("logs", [])))
+        except (ValueError, KeyError, TypeError) as error:
+            self.close()
+            raise EnvironmentLost(f"the init's answer was malformed: {error}") from error
 
     def invoke(self, *, request_id: str, deadline_ms: int, function_arn: str, payload: bytes,
                client_context: str = "", trace_id: str = "") -> InvokeResult:
@@ -104,13 +113,20 @@ class EnvironmentClient:
         # The init answers at the deadline at the latest; the margin covers a frozen host, never a slow function.
         timeout = max(1.0, deadline_ms / 1000 - time.time()) + 5
         response = self._request("POST", "/invoke", body=payload, headers=headers, timeout=timeout)
-        body = response.read()
-        size = int(response.getheader("X-Payload-Length") or 0)
-        return InvokeResult(status=response.getheader("X-Status") or "crash", payload=body[:size],
-                            error_type=response.getheader("X-Error-Type") or "",
-                            duration_ms=float(response.getheader("X-Duration-Ms") or 0),
-                            logs=[tuple(line) for line in json.loads(body[size:] or b"[]")],
-                            exit=response.getheader("X-Exit") or "")
+        try:
+            body = _bounded_read(response, deadline=time.monotonic() + timeout)
+            size = int(response.getheader("X-Payload-Length") or 0)
+            status = response.getheader("X-Status") or "crash"
+            if status not in ("success", "error", "timeout", "crash") or not 0 <= size <= len(body):
+                raise ValueError(f"status {status!r}, payload length {size}")
+            return InvokeResult(status=status, payload=body[:size],
+                                error_type=(response.getheader("X-Error-Type") or "")[:128],
+                                duration_ms=float(response.getheader("X-Duration-Ms") or 0),
+                                logs=_log_lines(json.loads(body[size:] or b"[]")),
+                                exit=(response.getheader("X-Exit") or "")[:128])
+        except (ValueError, TypeError) as error:
+            self.close()
+            raise EnvironmentLost(f"the init's answer was malformed: {error}") from error
 
     def close(self) -> None:
         if self._connection is not None:
@@ -118,6 +134,41 @@ class EnvironmentClient:
                 self._connection.close()
             finally:
                 self._connection = None
+
+
+def _bounded_read(response: http.client.HTTPResponse, *, deadline: float) -> bytes:
+    """The answer's body, refused past MAX_ANSWER_BYTES or past the deadline (an init dripping a byte at a time)."""
+    try:
+        declared = int(response.getheader("Content-Length") or -1)
+    except ValueError:
+        declared = -1
+    if not 0 <= declared <= MAX_ANSWER_BYTES:
+        raise ValueError(f"answer of {declared} bytes")
+    chunks, size = [], 0
+    try:
+        while size < declared:
+            if time.monotonic() > deadline:
+                raise ValueError("answer not read by the deadline")
+            chunk = response.read(min(65536, declared - size))
+            if not chunk:
+                raise ValueError("answer cut short")
+            chunks.append(chunk)
+            size += len(chunk)
+    except (OSError, http.client.HTTPException) as error:
+        raise ValueError(f"answer unreadable: {error}") from error
+    return b"".join(chunks)
+
+
+def _log_lines(lines) -> list[tuple[int, str]]:
+    if not isinstance(lines, list) or len(lines) > MAX_LOG_LINES:
+        raise ValueError("log lines malformed")
+    out = []
+    for line in lines:
+        if not (isinstance(line, list) and len(line) == 2 and isinstance(line[0], int) and 0 <= line[0] < 2**53
+                and isinstance(line[1], str)):
+            raise ValueError("log line malformed")
+        out.append((line[0], line[1][:256 * 1024]))
+    return out
 
 
 def memory_peak_reset(cgroup_dir: str) -> None:

@@ -35,7 +35,7 @@ RUN mkdir -p /var/task /opt/sandcloud && python3 -m compileall -q /var/runtime /
 ENV LAMBDA_TASK_ROOT=/var/task LAMBDA_RUNTIME_DIR=/var/runtime PYTHONPATH=/var/runtime \\
     PYTHONDONTWRITEBYTECODE=1 LANG=en_US.UTF-8 TZ=:UTC PATH=/usr/local/bin:/usr/bin:/bin
 WORKDIR /var/task
-ENTRYPOINT ["python3", "-u", "/opt/sandcloud/init.py"]
+ENTRYPOINT ["python3", "-I", "-S", "-u", "/opt/sandcloud/init.py"]
 CMD []
 """
 

@@ -72,8 +72,10 @@ def _safe_name(info: zipfile.ZipInfo) -> PurePosixPath | None:
     return path
 
 
-def code_unpack(*, account_id: str, zip_bytes: bytes) -> CodeInfo:
-    """Checks and unpacks a deployment package into the store (idempotent for a zip already there)."""
+def code_unpack(*, account_id: str, zip_bytes: bytes, max_unzipped: int | None = None) -> CodeInfo:
+    """Checks and unpacks a deployment package into the store (idempotent for a zip already there), refusing it as
+    soon as more than `max_unzipped` bytes (at most 250 MB) come out."""
+    limit = min(MAX_UNZIPPED_BYTES, max_unzipped if max_unzipped is not None else MAX_UNZIPPED_BYTES)
     if len(zip_bytes) > MAX_ZIPPED_BYTES:
         raise AwsError("RequestEntityTooLargeException",
                        f"Zipped size must be smaller than {MAX_ZIPPED_BYTES} bytes", status=413)
@@ -109,7 +111,7 @@ def code_unpack(*, account_id: str, zip_bytes: bytes) -> CodeInfo:
                 with archive.open(entry) as source, open(destination, "wb") as sink:
                     while chunk := source.read(_CHUNK):
                         total += len(chunk)
-                        if total > MAX_UNZIPPED_BYTES:
+                        if total > limit:
                             raise AwsError("InvalidParameterValueException",
                                            f"Unzipped size must be smaller than {MAX_UNZIPPED_BYTES} bytes")
                         sink.write(chunk)

@@ -1,5 +1,5 @@
 """What the Lambda console pages need beyond the Lambda API: whose functions a viewer may open, the console's checks
-and defaults, the editor's files, and the figures the monitoring panel draws."""
+and defaults, the editor's files, the figures the monitoring panel draws, and the schedules that invoke a function."""
 from __future__ import annotations
 
 import base64
@@ -9,6 +9,7 @@ import shlex
 import zipfile
 from dataclasses import dataclass
 
+from django.apps import apps
 from sandbox.awsapi.errors import AwsError
 from sandbox.awsapi.identity import aws_account_for
 from sandbox.awsapi.models import AwsAccount
@@ -272,3 +273,74 @@ def cli_for(*, function: Function, version: FunctionVersion) -> dict[str, str]:
                   f"| base64 -d",
         "logs": f"aws logs tail {selectors.log_group_name(function.name)} --follow",
     }
+
+
+# --- schedules (EventBridge Scheduler) aimed at the function ------------------------------------------------------
+# The scheduler is an app of its own, which a server may leave out (apps.py): then the page has no Schedules card.
+
+SCHEDULE_EXAMPLE_NAME = "my-schedule"
+SCHEDULE_EXAMPLE_EXPRESSION = "rate(5 minutes)"
+
+
+def schedules_available() -> bool:
+    return apps.is_installed("sandbox.scheduler")
+
+
+def schedules_of(*, account: AwsAccount | None, function: Function) -> list:
+    """The schedules that invoke the function, whatever its qualifier, by name."""
+    if account is None or not schedules_available():
+        return []
+    from sandbox.scheduler.selectors import schedules_for_target
+
+    return list(schedules_for_target(account=account,
+                                     target_arn_prefix=selectors.function_arn(account=account, name=function.name)))
+
+
+def schedule_create_from_console(*, account: AwsAccount, function_name: str, name: str, expression: str,
+                                 target_input: str):
+    """A schedule that invokes the function's $LATEST with the console's role. Raises ScheduleError, whose `plain`
+    the page shows."""
+    from sandbox.scheduler.services import schedule_create
+
+    # A space copied along with the expression is not worth AWS's refusal; inside it, it still is.
+    return schedule_create(account=account, name=(name or "").strip(), expression=(expression or "").strip(),
+                           target_arn=selectors.function_arn(account=account, name=function_name),
+                           target_input=(target_input or "").strip())
+
+
+def schedule_delete_from_console(*, account: AwsAccount, function_name: str, name: str) -> None:
+    """Deletes the schedule if it invokes this function; another function's is not found from this page."""
+    from sandbox.scheduler import selectors as schedule_selectors
+    from sandbox.scheduler.errors import schedule_not_found
+    from sandbox.scheduler.services import schedule_delete
+
+    targeted = schedule_selectors.schedules_for_target(
+        account=account, target_arn_prefix=selectors.function_arn(account=account, name=function_name))
+    if not targeted.filter(name=name).exists():
+        raise schedule_not_found(name)
+    schedule_delete(account=account, name=name)
+
+
+def cli_schedule_target(*, account: AwsAccount, function_name: str) -> dict[str, str]:
+    """The ARNs a schedule made on the console names: the function, and the account's role for the scheduler."""
+    from sandbox.scheduler.services import console_role_arn
+
+    return {"Arn": selectors.function_arn(account=account, name=function_name),
+            "RoleArn": console_role_arn(account=account)}
+
+
+def cli_schedule_create(*, account: AwsAccount, function_name: str, name: str = "", expression: str = "",
+                        target_input: str = "") -> str:
+    """`aws scheduler create-schedule` for what the form holds. static/sandcloud/function.js writes the same text as
+    the learner types: the two change together."""
+    target = cli_schedule_target(account=account, function_name=function_name)
+    if (target_input or "").strip():
+        target["Input"] = target_input.strip()
+    # Compact, as the page's JSON.stringify writes it.
+    target_json = json.dumps(target, separators=(",", ":"), ensure_ascii=False)
+    name = (name or "").strip() or SCHEDULE_EXAMPLE_NAME
+    expression = (expression or "").strip() or SCHEDULE_EXAMPLE_EXPRESSION
+    return (f"aws scheduler create-schedule --name {shlex.quote(name)} \\\n"
+            f"  --schedule-expression {shlex.quote(expression)} \\\n"
+            f"  --flexible-time-window Mode=OFF \\\n"
+            f"  --target {shlex.quote(target_json)}")

@@ -15,6 +15,7 @@ import os
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -108,6 +109,7 @@ class Environment:
     frozen: bool
     provisioned: bool
     init: InitResult | None = None  # set on the invocation that started it (a cold start)
+    settled: bool = False  # given back or destroyed: whoever claimed it is done with it
 
     def as_hash(self) -> dict[str, str]:
         return {"version": self.version_id, "revision": self.revision, "container": self.container_id,
@@ -115,25 +117,38 @@ class Environment:
                 "stream": self.log_stream, "frozen": int(self.frozen), "provisioned": int(self.provisioned)}
 
     @classmethod
-    def from_hash(cls, data: dict[str, str]) -> "Environment":
+    def from_hash(cls, data: dict[str, str]) -> "Environment | None":
+        """The environment a hash describes, or None for a partial one (written by a race with its removal)."""
+        if not _FIELDS <= data.keys():
+            return None
         return cls(id=int(data["id"]), version_id=int(data["version"]), revision=data["revision"],
                    container_id=data["container"], address=data["address"], token=data["token"], host=data["host"],
                    cgroup=data["cgroup"], log_stream=data["stream"], frozen=data.get("frozen") == "1",
                    provisioned=data.get("provisioned") == "1")
 
 
+_FIELDS = {"id", "version", "revision", "container", "address", "token", "host", "cgroup", "stream"}
+
+
 # --- this process's connections to environments -----------------------------------------------------------------
 
-_clients: dict[int, EnvironmentClient] = {}
+# One kept-alive connection per environment this process invoked lately; environments removed by another process
+# (the reaper, a retire task) leave theirs here, so the least recently used are closed past a bound.
+MAX_CLIENTS = 256
+_clients: OrderedDict[int, EnvironmentClient] = OrderedDict()
 _clients_lock = threading.Lock()
 
 
 def client_for(environment: Environment) -> EnvironmentClient:
     with _clients_lock:
         client = _clients.get(environment.id)
-        if client is None:
+        if client is None or (client.address, client.token) != (environment.address, environment.token):
             client = _clients[environment.id] = EnvironmentClient(address=environment.address,
                                                                   token=environment.token)
+        _clients.move_to_end(environment.id)
+        while len(_clients) > MAX_CLIENTS:
+            _, oldest = _clients.popitem(last=False)
+            oldest.close()
         return client
 
 
@@ -221,19 +236,31 @@ def environment_claim(*, version: FunctionVersion) -> Environment | None:
     return _thawed(fields)
 
 
+# Marks an environment thawed only if it still exists: a destroy in between must not leave a partial hash behind.
+_THAW_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'frozen', 0) return 1 end
+return 0
+"""
+_thaw_script = None
+
+
 def _thawed(fields: list) -> Environment | None:
+    global _thaw_script
     r = _r()
     data = dict(zip(fields[::2], fields[1::2]))
-    if "container" not in data:
-        return None  # its hash is gone: removed while idle
     environment = Environment.from_hash(data)
+    if environment is None:
+        return None  # its hash is gone or partial: removed while idle
     if environment.frozen:
         try:
             engine_for(environment.host).unpause(environment.container_id)
         except EngineError:
             environment_destroy(environment)
             return None
-        r.hset(_env_key(environment.id), "frozen", 0)
+        if _thaw_script is None:
+            _thaw_script = r.register_script(_THAW_LUA)
+        if not _thaw_script(keys=[_env_key(environment.id)], client=r):
+            return None  # destroyed while we thawed it
         environment.frozen = False
     return environment
 
@@ -241,6 +268,7 @@ def _thawed(fields: list) -> Environment | None:
 def environment_release(environment: Environment, *, slot: Slot | None = None) -> None:
     """Gives a healthy environment back after an invocation (it is the first one the next invocation takes), and
     its concurrency slot with it in the same round trip."""
+    environment.settled = True
     now = time.time()
     r = _r()
     pipe = r.pipeline(transaction=False)
@@ -254,6 +282,7 @@ def environment_release(environment: Environment, *, slot: Slot | None = None) -
 
 def environment_destroy(environment: Environment) -> None:
     """Removes an environment that timed out, crashed, ran out of memory or is no longer wanted."""
+    environment.settled = True
     _client_drop(environment.id)
     r = _r()
     pipe = r.pipeline(transaction=False)
@@ -263,6 +292,12 @@ def environment_destroy(environment: Environment) -> None:
     pipe.execute()
     if environment.container_id:
         docker = engine_for(environment.host)
+        try:
+            # Dying processes still need CPU to exit, and a 128 MB environment has 7% of a core: a fork bomb's
+            # thousand processes would take minutes to die under that quota. Lift it first.
+            docker.set_cpus(environment.container_id, _host_cpus())
+        except EngineError:
+            pass
         try:
             docker.remove(environment.container_id)
         except EngineError:
@@ -314,6 +349,13 @@ def _admit(*, version: FunctionVersion, owner_id: int, provisioned: bool) -> Exe
                 "TooManyRequestsException",
                 f"Rate Exceeded. (Sandcloud: you already have {mine} execution environments running, the most one "
                 f"learner may have; they are reused or removed when idle.)", status=429)
+        held = ExecutionEnvironment.objects.filter(owner_id=owner_id).aggregate(total=Sum("memory_mb"))["total"] or 0
+        if held + version.memory_size > config["MEMORY_MB_PER_LEARNER"]:
+            raise EnvironmentUnavailable(
+                "TooManyRequestsException",
+                f"Rate Exceeded. (Sandcloud: your execution environments already hold {held} MB of memory, and one "
+                f"learner may hold {config['MEMORY_MB_PER_LEARNER']} MB; idle ones are removed after a while, or "
+                f"lower the memory or the provisioned concurrency of your functions.)", status=429)
         if ExecutionEnvironment.objects.count() >= config["ENVIRONMENTS_PER_HOST"]:
             raise EnvironmentUnavailable("ServiceException", "Sandcloud is at capacity right now. Please try "
                                                              "again in a few minutes.", status=503)
@@ -396,7 +438,17 @@ def environment_start(*, version: FunctionVersion, owner_id: int, environment_va
         if init_cpus != cpus:
             docker.set_cpus(container_id, cpus)
         return environment
-    except (EngineError, EnvironmentLost) as error:
+    except BaseException as error:
+        if not isinstance(error, (EngineError, EnvironmentLost)):
+            # Anything else (a task's time limit, a bug) still must not leave a container nobody will ever use.
+            environment_destroy(environment or Environment(
+                id=row.pk, version_id=version.pk, revision=version.revision_id, container_id="", address="",
+                token="", host=row.host, cgroup="", log_stream=row.log_stream, frozen=False, provisioned=provisioned))
+            try:
+                docker.remove(f"sandcloud-{settings.SANDCLOUD['INSTANCE']}-fnenv-{row.pk}")
+            except EngineError:
+                pass
+            raise
         log.warning("execution environment %s failed to start: %s", row.pk, error)
         if environment is None:
             environment = Environment(id=row.pk, version_id=version.pk, revision=version.revision_id,
@@ -427,31 +479,40 @@ def environments_tend(*, now: float | None = None) -> dict[str, int]:
     counts = {"frozen": 0, "removed": 0}
     idle = r.zrangebyscore(_idle_set(), "-inf", now - config["FREEZE_AFTER_SECONDS"], withscores=True)
     for env_id, last_used in idle:
-        data = r.hgetall(_env_key(env_id))
-        if not data:
-            r.zrem(_idle_set(), env_id)
-            continue
-        environment = Environment.from_hash({**data, "id": env_id})
-        # Taking it off its idle list first is the lock: a claim that pops it meanwhile wins, and we leave it alone.
-        if not r.lrem(_idle_key(environment.version_id, environment.revision), 1, env_id):
-            continue
-        if now - last_used > config["IDLE_REMOVE_SECONDS"] and not environment.provisioned:
-            environment_destroy(environment)
-            counts["removed"] += 1
-            continue
-        if not environment.frozen:
-            try:
-                engine_for(environment.host).pause(environment.container_id)
-                r.hset(_env_key(env_id), "frozen", 1)
-                counts["frozen"] += 1
-            except EngineError as error:
-                log.warning("could not freeze environment %s: %s", env_id, error)
-                environment_destroy(environment)
-                continue
-        # Back at the cold end of its list, keeping when it was last used.
-        r.rpush(_idle_key(environment.version_id, environment.revision), env_id)
-        r.zadd(_idle_set(), {env_id: last_used})
+        try:
+            _tend_one(r, env_id, last_used, now=now, config=config, counts=counts)
+        except Exception:  # noqa: BLE001 - one environment's trouble must not stop the freezing of all the others
+            log.exception("tending environment %s failed", env_id)
     return counts
+
+
+def _tend_one(r, env_id: str, last_used: float, *, now: float, config: dict, counts: dict) -> None:
+    data = r.hgetall(_env_key(env_id))
+    environment = Environment.from_hash({**data, "id": env_id}) if data else None
+    if environment is None:
+        r.zrem(_idle_set(), env_id)
+        if data:
+            r.delete(_env_key(env_id))  # a partial hash a race left behind
+        return
+    # Taking it off its idle list first is the lock: a claim that pops it meanwhile wins, and we leave it alone.
+    if not r.lrem(_idle_key(environment.version_id, environment.revision), 1, env_id):
+        return
+    if now - last_used > config["IDLE_REMOVE_SECONDS"] and not environment.provisioned:
+        environment_destroy(environment)
+        counts["removed"] += 1
+        return
+    if not environment.frozen:
+        try:
+            engine_for(environment.host).pause(environment.container_id)
+            r.hset(_env_key(env_id), "frozen", 1)
+            counts["frozen"] += 1
+        except EngineError as error:
+            log.warning("could not freeze environment %s: %s", env_id, error)
+            environment_destroy(environment)
+            return
+    # Back at the cold end of its list, keeping when it was last used.
+    r.rpush(_idle_key(environment.version_id, environment.revision), env_id)
+    r.zadd(_idle_set(), {env_id: last_used})
 
 
 def environments_remove(*, rows) -> int:
@@ -460,9 +521,8 @@ def environments_remove(*, rows) -> int:
     r = _r()
     for row in rows:
         data = r.hgetall(_env_key(row.pk))
-        if data:
-            environment = Environment.from_hash({**data, "id": row.pk})
-        else:
+        environment = Environment.from_hash({**data, "id": row.pk}) if data else None
+        if environment is None:
             environment = Environment(id=row.pk, version_id=row.version_id, revision=row.revision_id,
                                       container_id=row.container_id, address=row.address, token=row.token,
                                       host=row.host, cgroup="", log_stream=row.log_stream, frozen=False,

@@ -69,10 +69,20 @@ def _write(batch: list) -> None:
     from .models import Function, Invocation
 
     close_old_connections()
-    # A function deleted meanwhile takes its rows with it; the others are written.
+    # A function deleted meanwhile takes its rows with it; the others are written (one by one if the whole batch
+    # cannot be, so one learner's deletion never costs another learner their rows).
     live = set(Function.objects.filter(pk__in={i.function_id for i, _, _ in batch}).values_list("pk", flat=True))
-    with transaction.atomic():
-        Invocation.objects.bulk_create([invocation for invocation, _, _ in batch if invocation.function_id in live])
+    rows = [invocation for invocation, _, _ in batch if invocation.function_id in live]
+    try:
+        with transaction.atomic():
+            Invocation.objects.bulk_create(rows)
+    except IntegrityError:
+        for row in rows:
+            try:
+                with transaction.atomic():
+                    row.save()
+            except IntegrityError:
+                continue
     for _, stream, lines in batch:
         if stream is None or not lines:
             continue
@@ -85,6 +95,8 @@ def _write(batch: list) -> None:
             from . import services
 
             services.stream_forget(stream)
+        except Exception:  # noqa: BLE001 - one invocation's lines must not cost the next ones theirs
+            log.exception("could not write the log lines of one invocation")
 
 
 atexit.register(records_flush)

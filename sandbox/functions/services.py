@@ -11,6 +11,7 @@ import random
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import redis
 from django.conf import settings
@@ -84,6 +85,19 @@ def _check_role(account: AwsAccount, role: str) -> None:
         raise _invalid("The role defined for the function cannot be assumed by Lambda.")
 
 
+MAX_MEMORY_MB, MAX_TIMEOUT_S = 10_240, 900
+
+
+def _check_limits(*, memory_size: int | None = None, timeout: int | None = None) -> None:
+    """Lambda's limits (the service model allows more than the service does)."""
+    if memory_size is not None and not 128 <= memory_size <= MAX_MEMORY_MB:
+        raise _invalid(f"'MemorySize' value failed to satisfy constraint: Member must have value less than or equal "
+                       f"to {MAX_MEMORY_MB}")
+    if timeout is not None and not 1 <= timeout <= MAX_TIMEOUT_S:
+        raise _invalid(f"'Timeout' value failed to satisfy constraint: Member must have value less than or equal to "
+                       f"{MAX_TIMEOUT_S}")
+
+
 def _check_ephemeral(size: int) -> None:
     limit = _config()["MAX_EPHEMERAL_MB"]
     if size > limit:
@@ -91,14 +105,20 @@ def _check_ephemeral(size: int) -> None:
                        f"/tmp is kept in memory here.")
 
 
-def _check_code_quota(account: AwsAccount, adding: int) -> None:
+def _code_storage_exceeded(limit: int) -> AwsError:
+    return AwsError("CodeStorageExceededException",
+                    f"Code storage limit exceeded. Your functions' code may take {limit // 2**20} MB unzipped on "
+                    f"Sandcloud; delete old versions or functions first.")
+
+
+def _code_room(account: AwsAccount) -> int:
+    """The bytes of unzipped code the learner may still add."""
     limit = _config()["CODE_MB_PER_LEARNER"] * 1024 * 1024
-    used = (FunctionVersion.objects.filter(function__account=account).values("code_key").distinct()
-            .aggregate(total=Sum("unzipped_size"))["total"] or 0)
-    if used + adding > limit:
-        raise AwsError("CodeStorageExceededException",
-                       f"Code storage limit exceeded. Your functions' code may take {limit // 2**20} MB unzipped "
-                       f"on Sandcloud; delete old versions or functions first.")
+    used = sum({key: size for key, size in FunctionVersion.objects.filter(function__account=account)
+                .values_list("code_key", "unzipped_size")}.values())
+    if used >= limit:
+        raise _code_storage_exceeded(limit)
+    return limit - used
 
 
 def _code_from(account: AwsAccount, Code: dict | None = None, zip_file: bytes | None = None) -> code_store.CodeInfo:
@@ -111,9 +131,14 @@ def _code_from(account: AwsAccount, Code: dict | None = None, zip_file: bytes | 
         raise _invalid("Sandcloud has no S3: upload the .zip file itself with --zip-file fileb://function.zip.")
     if not data:
         raise _invalid("Please provide a source for function code: --zip-file fileb://function.zip.")
-    info = code_store.code_unpack(account_id=account.account_id, zip_bytes=data)
-    _check_code_quota(account, info.unzipped_size)
-    return info
+    # The quota bounds the unpacking itself, so a refused upload never lands on the disk.
+    room = _code_room(account)
+    try:
+        return code_store.code_unpack(account_id=account.account_id, zip_bytes=data, max_unzipped=room)
+    except AwsError as error:
+        if error.message.startswith("Unzipped size must be smaller") and room < code_store.MAX_UNZIPPED_BYTES:
+            raise _code_storage_exceeded(_config()["CODE_MB_PER_LEARNER"] * 1024 * 1024) from None
+        raise
 
 
 def _isolation(tags: dict[str, str]) -> str:
@@ -138,6 +163,7 @@ def function_create(*, account: AwsAccount, name: str, runtime: str, role: str, 
                     environment: dict[str, str] | None = None, ephemeral_storage: int = 512,
                     tags: dict[str, str] | None = None, publish: bool = False) -> FunctionVersion:
     _check_runtime(runtime)
+    _check_limits(memory_size=memory_size, timeout=timeout)
     _check_role(account, role)
     _check_environment(environment or {})
     _check_ephemeral(ephemeral_storage)
@@ -158,6 +184,7 @@ def function_create(*, account: AwsAccount, name: str, runtime: str, role: str, 
                 state_reason_code="Creating")
             transaction.on_commit(lambda: _activate(version.pk))
     except IntegrityError:
+        code_garbage_collect(account=account, keys=[info.key])
         raise _conflict(f"Function already exist: {name}") from None
     if publish:
         version_publish(account=account, function_name=name)
@@ -188,6 +215,7 @@ def function_update_configuration(*, account: AwsAccount, function_name: str, re
     function = function_get(account=account, name=function_name)
     latest = function.versions.get(version=LATEST)
     _check_revision(latest, revision_id)
+    _check_limits(memory_size=changes.get("memory_size"), timeout=changes.get("timeout"))
     if "runtime" in changes:
         _check_runtime(changes["runtime"])
     if "role" in changes:
@@ -236,7 +264,9 @@ def environments_retire(*, version_id: int, revision: str | None = None) -> int:
 
 def function_delete(*, account: AwsAccount, function_name: str, qualifier: str | None = None) -> None:
     function = function_get(account=account, name=function_name)
-    if qualifier and qualifier != LATEST:
+    if qualifier == LATEST:
+        raise _invalid("$LATEST version cannot be deleted without deleting the function.")
+    if qualifier:
         version = function.versions.filter(version=qualifier).first()
         if version is None:
             raise _not_found(account, function.name, qualifier)
@@ -391,6 +421,7 @@ def provisioned_put(*, account: AwsAccount, function_name: str, qualifier: str, 
     version = _resolve_qualifier(function, qualifier, route=False)
     limit = function.reserved_concurrency if function.reserved_concurrency is not None \
         else _config()["CONCURRENCY_PER_LEARNER"]
+    limit = min(limit, _config()["ENVIRONMENTS_PER_LEARNER"])
     if count > limit:
         raise _invalid(f"ProvisionedConcurrentExecutions {count} is more than the function's concurrency limit "
                        f"({limit}).")
@@ -514,7 +545,8 @@ def _environment_for(version: FunctionVersion) -> dict[str, str]:
     function = version.function
     region = settings.SANDCLOUD_AWS_REGION
     values = {
-        **version.environment,
+        # The learner's variables reach only the runtime (the init never loads a learner's LD_PRELOAD or PYTHONPATH).
+        "_SANDCLOUD_FUNCTION_ENVIRONMENT": json.dumps(version.environment),
         "AWS_LAMBDA_FUNCTION_NAME": function.name, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(version.memory_size),
         "AWS_LAMBDA_FUNCTION_VERSION": version.version, "AWS_REGION": region, "AWS_DEFAULT_REGION": region,
         "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11", "_HANDLER": version.handler,
@@ -613,6 +645,11 @@ def function_invoke(*, account: AwsAccount, function_name: str, qualifier: str |
             raise AwsError("RequestTooLargeException", f"Request must be smaller than {MAX_ASYNC_PAYLOAD} bytes for "
                                                        f"the InvokeAsync operation", status=413)
         _json_payload(payload)
+        queued = AsyncEvent.objects.filter(function__account=account, state=AsyncEvent.State.QUEUED).count()
+        if queued >= _config()["ASYNC_QUEUED_PER_LEARNER"]:
+            raise AwsError("TooManyRequestsException", f"Rate Exceeded. (Sandcloud: {queued} of your asynchronous "
+                                                       f"invocations are still waiting to run.)", status=429,
+                           headers={"Retry-After": "5"})
         event = AsyncEvent.objects.create(function=function, qualifier=qualifier or LATEST, request_id=request_id,
                                           payload=payload)
         from .tasks import async_invoke_task
@@ -681,6 +718,12 @@ def _invoke_now(*, function: Function, version: FunctionVersion, payload: bytes,
         return _run(function=function, version=version, environment=environment, payload=payload,
                     request_id=request_id, deadline=deadline, log_type=log_type, client_context=client_context,
                     invocation_type=invocation_type, slot=slot)
+    except BaseException:
+        # Whatever went wrong on our side (a task's time limit, a bug), the environment is never left claimed by
+        # nobody: it would hold its memory and its learner's quota for good.
+        if environment is not None and not environment.settled:
+            envs.environment_destroy(environment)
+        raise
     finally:
         envs.slot_give_back(slot)
 
@@ -847,7 +890,9 @@ def async_event_run(*, event_id: int) -> str:
 
 
 def invocations_trim() -> int:
-    """Keeps each function's newest invocations (the console's history and metrics); older ones go."""
+    """Keeps each function's newest invocations (the console's history and metrics) and its newest settled async
+    events (the failed ones are what the console shows); older ones go. Events lost with their worker (queued for
+    longer than any invocation may last) are settled as failed."""
     keep = _config()["INVOCATIONS_KEPT"]
     removed = 0
     for function_id in Function.objects.values_list("pk", flat=True):
@@ -855,4 +900,12 @@ def invocations_trim() -> int:
                   .values_list("started", flat=True)[keep:keep + 1])
         if cutoff:
             removed += Invocation.objects.filter(function_id=function_id, started__lte=cutoff[0]).delete()[0]
+        settled = AsyncEvent.objects.filter(function_id=function_id).exclude(state=AsyncEvent.State.QUEUED)
+        old = settled.order_by("-updated").values_list("updated", flat=True)[100:101]
+        if old:
+            removed += settled.filter(updated__lte=old[0]).delete()[0]
+    lost_before = timezone.now() - timedelta(seconds=MAX_TIMEOUT_S + sum(_config()["ASYNC_RETRY_DELAYS"]) + 3600)
+    AsyncEvent.objects.filter(state=AsyncEvent.State.QUEUED, updated__lt=lost_before).update(
+        state=AsyncEvent.State.FAILED, error="Sandcloud lost this event (a worker stopped while it ran).",
+        updated=timezone.now())
     return removed

@@ -17,6 +17,9 @@ def _pages(prefix: str) -> list:
         path("<str:name>/logs/", views.function_logs, name=f"{prefix}logs"),
         path("<str:name>/monitoring/", views.function_monitoring, name=f"{prefix}monitoring"),
         path("<str:name>/delete/", views.function_delete, name=f"{prefix}delete"),
+        path("<str:name>/schedules/", views.function_schedules, name=f"{prefix}schedules"),
+        path("<str:name>/schedules/<str:schedule_name>/delete/", views.function_schedule_delete,
+             name=f"{prefix}schedule-delete"),
     ]
 
 

@@ -1,5 +1,5 @@
-"""The Lambda console: a learner's functions, one function's editor, test events, live log and monitoring; an
-instructor opens a learner's the same way, read-only (every path again under /functions/learner/<id>/)."""
+"""The Lambda console: a learner's functions, one function's editor, test events, live log, monitoring and schedules;
+an instructor opens a learner's the same way, read-only (every path again under /functions/learner/<id>/)."""
 from __future__ import annotations
 
 import functools
@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 
 from sandbox.awsapi.errors import AwsError
 
@@ -86,10 +87,36 @@ def _learner(seen: console.Console):
     return get_user_model().objects.filter(pk=seen.owner_id).first()
 
 
-def _detail_context(request, seen: console.Console, function, learner_id: int | None, **extra) -> dict:
+def _schedules_context(seen: console.Console, function, learner_id: int | None, *, form: dict | None,
+                       refusal: AwsError | None) -> dict:
+    """The Schedules card: the schedules that invoke the function, and the form to add one (as sent, with why it was
+    refused, after a refusal)."""
+    if not console.schedules_available():
+        return {"schedules": None}
+    form = form or {"name": "", "expression": "", "target_input": ""}
+    now = timezone.now()
+    return {
+        # Due: the dispatcher fires it within seconds; "a minute ago" would read as if it had been missed.
+        "schedules": [{"schedule": schedule, "due": schedule.next_fire_at is not None and schedule.next_fire_at <= now,
+                       "delete_url": _url("schedule-delete", learner_id, function.name, schedule.name)}
+                      for schedule in console.schedules_of(account=seen.account, function=function)],
+        "schedule_form": form,
+        # The console's sentence first; AWS's own words too, which `aws scheduler create-schedule` would print.
+        "schedule_refusal": {"plain": getattr(refusal, "plain", "") or refusal.message, "code": refusal.code,
+                             "message": refusal.message} if refusal else None,
+        "schedule_target": console.cli_schedule_target(account=seen.account, function_name=function.name),
+        "schedule_cli": console.cli_schedule_create(account=seen.account, function_name=function.name, **form),
+        "schedule_example_name": console.SCHEDULE_EXAMPLE_NAME,
+        "schedule_example_expression": console.SCHEDULE_EXAMPLE_EXPRESSION,
+    }
+
+
+def _detail_context(request, seen: console.Console, function, learner_id: int | None, *,
+                    schedule_form: dict | None = None, schedule_refusal: AwsError | None = None, **extra) -> dict:
     latest = function.versions.get(version=LATEST)
     package = console.package_of(latest)
     return {
+        **_schedules_context(seen, function, learner_id, form=schedule_form, refusal=schedule_refusal),
         "function": function, "latest": latest, "read_only": seen.read_only, "learner": _learner(seen),
         "config": selectors.version_configuration(latest), "package": package,
         "environment_text": console.environment_text(latest.environment),
@@ -99,7 +126,8 @@ def _detail_context(request, seen: console.Console, function, learner_id: int | 
         "memory_min": console.MEMORY_MIN, "memory_max": console.MEMORY_MAX,
         "timeout_min": console.TIMEOUT_MIN, "timeout_max": console.TIMEOUT_MAX,
         "urls": {view: _url(view, learner_id, function.name)
-                 for view in ("detail", "code", "configuration", "invoke", "logs", "monitoring", "delete")},
+                 for view in ("detail", "code", "configuration", "invoke", "logs", "monitoring", "delete",
+                              "schedules")},
         "list_url": _url("list", learner_id),
         **extra,
     }
@@ -188,3 +216,34 @@ def function_delete(request, seen: console.Console, name: str, learner_id: int |
         return redirect("functions:detail", name=function.name)
     messages.info(request, f"Deleted {function.name}, its versions, aliases and code.")
     return redirect("functions:list")
+
+
+@console_view("POST")
+def function_schedules(request, seen: console.Console, name: str, learner_id: int | None = None):
+    """Adds a schedule that invokes the function; a refusal renders the page again with the form as sent."""
+    function = _function(seen, name)
+    form = {key: request.POST.get(key, "") for key in ("name", "expression", "target_input")}
+    try:
+        schedule = console.schedule_create_from_console(account=seen.account, function_name=function.name, **form)
+    except AwsError as error:
+        return render(request, "functions/detail.html", _detail_context(
+            request, seen, function, learner_id, schedule_form=form, schedule_refusal=error), status=400)
+    if schedule.next_fire_at is not None:
+        messages.success(request, f"Created the schedule {schedule.name}: it first invokes {function.name} at "
+                                  f"{schedule.next_fire_at:%Y-%m-%d %H:%M:%S} UTC.")
+    else:
+        messages.warning(request, f"Created the schedule {schedule.name}. {schedule.last_result}")
+    return redirect(reverse("functions:detail", args=(function.name,)) + "#schedules")
+
+
+@console_view("POST")
+def function_schedule_delete(request, seen: console.Console, name: str, schedule_name: str,
+                             learner_id: int | None = None):
+    function = _function(seen, name)
+    try:
+        console.schedule_delete_from_console(account=seen.account, function_name=function.name, name=schedule_name)
+    except AwsError as error:
+        messages.error(request, getattr(error, "plain", "") or error.message)
+    else:
+        messages.info(request, f"Deleted the schedule {schedule_name}: it no longer invokes {function.name}.")
+    return redirect(reverse("functions:detail", args=(function.name,)) + "#schedules")

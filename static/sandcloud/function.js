@@ -1,5 +1,6 @@
 // One Lambda function's page: the CodeMirror editor over the code form's textareas, Invoke without leaving the page,
-// the live log (polled every second), and the monitoring charts (Chart.js).
+// the live log (polled every second), the monitoring charts (Chart.js), and the AWS CLI command beside the form that
+// adds a schedule, which follows what the learner types.
 //
 // CodeMirror and Chart.js are npm packages bundled by esbuild into static/build/ when `npm ci` runs (package.json's
 // postinstall): their ES modules import each other by bare names, which a browser resolves only through an import
@@ -328,6 +329,32 @@ function logFollow() {
     logPoll();
   });
 }
+
+// --- the schedule form's AWS CLI equivalent ---------------------------------------------------------------------
+
+// As Python's shlex.quote, which writes the command the server renders (console.cli_schedule_create).
+function shellQuoted(value) {
+  if (value === "") return "''";
+  return /^[A-Za-z0-9_@%+=:,.\/-]+$/.test(value) ? value : `'${value.replace(/'/g, "'\"'\"'")}'`;
+}
+
+const scheduleForm = document.getElementById("schedule-form");
+const scheduleCli = document.getElementById("schedule-cli");
+
+function scheduleCliUpdate() {
+  const data = scheduleCli.dataset;
+  const name = scheduleForm.elements.name.value.trim() || data.exampleName;
+  const expression = scheduleForm.elements.expression.value.trim() || data.exampleExpression;
+  const input = scheduleForm.elements.target_input.value.trim();
+  const target = { Arn: data.targetArn, RoleArn: data.roleArn };
+  if (input) target.Input = input;
+  scheduleCli.textContent = `aws scheduler create-schedule --name ${shellQuoted(name)} \\\n` +
+    `  --schedule-expression ${shellQuoted(expression)} \\\n` +
+    "  --flexible-time-window Mode=OFF \\\n" +
+    `  --target ${shellQuoted(JSON.stringify(target))}`;
+}
+
+if (scheduleForm && scheduleCli) scheduleForm.addEventListener("input", scheduleCliUpdate);
 
 editorsStart();
 chartsDraw();

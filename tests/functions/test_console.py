@@ -10,6 +10,7 @@ import pytest
 from sandbox.awsapi.identity import aws_account_for
 from sandbox.functions import code, console, selectors
 from sandbox.functions.models import LATEST
+from sandbox.scheduler.selectors import schedule_get, schedules_for
 
 from .console_fixtures import console_runtime, console_store  # noqa: F401 (fixtures)
 
@@ -259,3 +260,161 @@ def test_an_instructors_post_is_refused_and_changes_nothing(client, learner, ins
     assert (after.code_sha256, after.memory_size, after.revision_id) == (before.code_sha256, 128, before.revision_id)
     assert after.function.invocations.count() == 0
     assert [f.name for f in selectors.functions_for(account=aws_account_for(user=learner))] == ["hello"]
+
+
+# --- schedules that invoke the function ---------------------------------------------------------------------------
+
+def schedule_names(learner) -> list[str]:
+    return [schedule.name for schedule in schedules_for(account=aws_account_for(user=learner))]
+
+
+def schedule(learner, name="nightly", expression="cron(0 2 * * ? *)", function_name="hello"):
+    """A schedule made as the page's form makes one."""
+    return console.schedule_create_from_console(account=aws_account_for(user=learner), function_name=function_name,
+                                                name=name, expression=expression, target_input="")
+
+
+def schedule_item(page: str, name: str) -> str:
+    item = re.search(rf'<li [^>]*data-schedule="{re.escape(name)}">.*?</li>', page, re.S)
+    assert item, page
+    return item.group(0)
+
+
+def test_a_schedule_added_on_the_page_invokes_the_function_and_is_listed(ada_client, learner, console_store):
+    hello(learner)
+
+    response = ada_client.post("/functions/hello/schedules/", {
+        "name": "every-5", "expression": "rate(5 minutes)", "target_input": '{"task": "report"}'}, follow=True)
+
+    account = aws_account_for(user=learner)
+    made = schedule_get(account=account, name="every-5")
+    assert made.target_arn == f"arn:aws:lambda:us-east-1:{account.account_id}:function:hello"
+    assert (made.expression, made.state, made.target_input) == ("rate(5 minutes)", "ENABLED", '{"task": "report"}')
+    assert response.redirect_chain == [("/functions/hello/#schedules", 302)]
+    item = schedule_item(response.content.decode(), "every-5")
+    assert "rate(5 minutes)" in item and "ENABLED" in item and "never" in item
+    assert "Created the schedule every-5" in response.content.decode()
+
+
+def test_the_schedule_form_shows_its_aws_cli_equivalent(ada_client, learner, console_store):
+    hello(learner)
+    account_id = aws_account_for(user=learner).account_id
+
+    page = ada_client.get("/functions/hello/").content.decode()
+
+    cli = re.search(r'<pre class="sc-cli mb-0" id="schedule-cli"[^>]*>(.*?)</pre>', page, re.S).group(1)
+    assert cli.startswith("aws scheduler create-schedule --name my-schedule")
+    assert "--schedule-expression &#x27;rate(5 minutes)&#x27; \\\n  --flexible-time-window Mode=OFF" in cli
+    assert (f"arn:aws:lambda:us-east-1:{account_id}:function:hello" in cli
+            and f"arn:aws:iam::{account_id}:role/sandcloud-scheduler" in cli)
+
+
+def test_a_bad_expression_shows_why_in_plain_words_and_aws_message_and_creates_nothing(ada_client, learner,
+                                                                                       console_store):
+    hello(learner)
+
+    response = ada_client.post("/functions/hello/schedules/", {
+        "name": "typo", "expression": "rate(5 minute)", "target_input": ""})
+
+    assert response.status_code == 400
+    error = re.search(r'<div class="alert alert-danger[^"]*" role="alert" id="schedule-error">(.*?)</div>\s*</div>',
+                      response.content.decode(), re.S).group(1)
+    assert error.strip().startswith("For a value above 1 the unit is plural: rate(5 minutes).")
+    assert "ValidationException: Invalid Schedule Expression rate(5 minute)." in error
+    # The form keeps what was typed, to correct it.
+    assert 'value="rate(5 minute)"' in response.content.decode()
+    assert schedule_names(learner) == []
+
+
+def test_a_name_already_taken_is_refused_in_a_sentence_and_the_first_schedule_stays(ada_client, learner,
+                                                                                    console_store):
+    hello(learner)
+    schedule(learner, name="nightly", expression="cron(0 2 * * ? *)")
+
+    response = ada_client.post("/functions/hello/schedules/", {
+        "name": "nightly", "expression": "rate(1 hour)", "target_input": ""})
+
+    assert response.status_code == 400
+    assert "You already have a schedule called nightly: choose another name." in response.content.decode()
+    assert schedule_names(learner) == ["nightly"]
+    assert "cron(0 2 * * ? *)" in schedule_item(response.content.decode(), "nightly")
+
+
+def test_past_the_per_account_cap_the_page_says_to_delete_one_first(ada_client, learner, console_store, settings):
+    settings.SANDCLOUD_SCHEDULES_PER_ACCOUNT = 1
+    hello(learner)
+    schedule(learner, name="nightly")
+
+    response = ada_client.post("/functions/hello/schedules/", {
+        "name": "hourly", "expression": "rate(1 hour)", "target_input": ""})
+
+    assert response.status_code == 400
+    assert "You have 1 schedules, as many as Sandcloud allows: delete one first." in response.content.decode()
+    assert schedule_names(learner) == ["nightly"]
+
+
+def test_delete_removes_the_schedule_from_the_page(ada_client, learner, console_store):
+    hello(learner)
+    schedule(learner, name="nightly")
+    schedule(learner, name="hourly", expression="rate(1 hour)")
+
+    response = ada_client.post("/functions/hello/schedules/nightly/delete/", follow=True)
+
+    page = response.content.decode()
+    assert schedule_names(learner) == ["hourly"]
+    assert "Deleted the schedule nightly" in page
+    assert 'data-schedule="nightly"' not in page and 'data-schedule="hourly"' in page
+
+
+def test_a_schedule_of_another_function_is_not_deleted_from_this_functions_page(ada_client, learner,
+                                                                               console_store):
+    hello(learner)
+    hello(learner, name="other")
+    schedule(learner, name="nightly", function_name="other")
+
+    response = ada_client.post("/functions/hello/schedules/nightly/delete/", follow=True)
+
+    assert "There is no schedule called nightly." in response.content.decode()
+    assert schedule_names(learner) == ["nightly"]
+
+
+def test_an_instructor_sees_a_learners_schedules_without_the_form(client, learner, instructor, console_store):
+    hello(learner)
+    schedule(learner, name="nightly")
+    client.force_login(instructor)
+
+    page = client.get(f"/functions/learner/{learner.pk}/hello/").content.decode()
+
+    assert "cron(0 2 * * ? *)" in schedule_item(page, "nightly")
+    assert 'id="schedule-form"' not in page and "/schedules/nightly/delete/" not in page
+
+
+@pytest.mark.parametrize("path, data", [
+    ("hello/schedules/", {"name": "sneaky", "expression": "rate(1 hour)", "target_input": ""}),
+    ("hello/schedules/nightly/delete/", {}),
+])
+def test_an_instructors_schedule_post_is_refused_and_changes_nothing(client, learner, instructor, console_store,
+                                                                     path, data):
+    hello(learner)
+    schedule(learner, name="nightly")
+    client.force_login(instructor)
+
+    response = client.post(f"/functions/learner/{learner.pk}/{path}", data)
+
+    assert response.status_code == 403
+    assert schedule_names(learner) == ["nightly"]
+
+
+def test_another_learner_can_neither_see_nor_change_a_learners_schedules(client, learner, other_learner,
+                                                                         console_store):
+    hello(learner)
+    schedule(learner, name="nightly")
+    client.force_login(other_learner)
+
+    assert client.get(f"/functions/learner/{learner.pk}/hello/").status_code == 404
+    assert client.post(f"/functions/learner/{learner.pk}/hello/schedules/nightly/delete/").status_code == 404
+    assert client.post(f"/functions/learner/{learner.pk}/hello/schedules/",
+                       {"name": "sneaky", "expression": "rate(1 hour)"}).status_code == 404
+    # Under their own /functions/ the name finds only their own account's function: none.
+    assert client.post("/functions/hello/schedules/nightly/delete/").status_code == 404
+    assert schedule_names(learner) == ["nightly"]

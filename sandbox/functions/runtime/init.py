@@ -4,7 +4,9 @@ runtime inside the container and takes one invocation at a time from the platfor
 
 It runs inside the learner's container on the image's own python3, so it uses the standard library only. The platform
 talks to it on the control port (`/ready`, `/invoke`); the runtime (AWS's `awslambdaric`, or an image's own entry point)
-finds the Runtime API at `$AWS_LAMBDA_RUNTIME_API` (127.0.0.1:9001) and never sees the control port's token. The
+finds the Runtime API at `$AWS_LAMBDA_RUNTIME_API` (127.0.0.1:9001). The runtime does not inherit the control port's
+token, but runs as the same uid and could read it from /proc: it only ever opens the learner's own environment to the
+learner's own code. The
 runtime's stdout and stderr come through pipes, so every line is attributed to the invocation it was printed in and an
 output flood is dropped here, past a cap, instead of filling anybody's memory or disk.
 """
@@ -31,6 +33,13 @@ INIT_TIMEOUT_S = float(os.environ.pop("_SANDCLOUD_INIT_TIMEOUT", "10"))
 LOG_CAP_BYTES = int(os.environ.pop("_SANDCLOUD_LOG_CAP_BYTES", str(1024 * 1024)))
 # CloudWatch Logs keeps at most 256 KB of one event; a longer line is cut there, as Lambda's log agent cuts it.
 LINE_CAP_BYTES = 256 * 1024 - 26
+# Every line costs its 26 bytes of event overhead against the cap, as CloudWatch counts it, so a flood of empty lines
+# is bounded like a flood of long ones; and no phase keeps more lines than this.
+LINE_OVERHEAD_BYTES = 26
+MAX_LINES = 10_000
+# The learner's own environment variables reach the runtime only (never this process, which must not load a learner's
+# LD_PRELOAD or sitecustomize): the platform passes them as JSON.
+FUNCTION_ENVIRONMENT = json.loads(os.environ.pop("_SANDCLOUD_FUNCTION_ENVIRONMENT", "{}"))
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024
 OOM_CONTROL = "/sys/fs/cgroup/memory/memory.oom_control"
 
@@ -47,10 +56,11 @@ class LogBuffer:
         self.size, self.dropped, self.cap = 0, 0, cap
 
     def add(self, line: bytes) -> None:
-        if self.size + len(line) > self.cap:
-            self.dropped += len(line)
+        cost = len(line) + LINE_OVERHEAD_BYTES
+        if self.size + cost > self.cap or len(self.lines) >= MAX_LINES:
+            self.dropped += len(line) + 1
             return
-        self.size += len(line)
+        self.size += cost
         self.lines.append((now_ms(), line[:LINE_CAP_BYTES].decode("utf-8", "replace")))
 
     def export(self) -> list:
@@ -152,8 +162,10 @@ class Environment:
         for fd in (out_r, err_r):
             fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
         self.pipes = [out_r, err_r]
+        environment = {**os.environ, **FUNCTION_ENVIRONMENT}
         self.process = subprocess.Popen(RUNTIME_COMMAND, stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w,
-                                        start_new_session=True, cwd=os.environ.get("LAMBDA_TASK_ROOT", "/"))
+                                        start_new_session=True, cwd=os.environ.get("LAMBDA_TASK_ROOT", "/"),
+                                        env=environment)
         os.close(out_w)
         os.close(err_w)
         threading.Thread(target=self.read_forever, daemon=True).start()
