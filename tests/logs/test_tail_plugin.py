@@ -137,8 +137,11 @@ def cli(live_server, learner, tmp_path):
                               capture_output=True, text=True, timeout=timeout)
 
     def start(*args):
+        # Ctrl-C as a terminal delivers it: a suite started in the background (`make test &`) runs with SIGINT
+        # ignored, which a child Python would inherit and never raise KeyboardInterrupt for.
         return subprocess.Popen([str(AWS), *args, "--endpoint-url", live_server.url + "/aws"],
-                                env=cli_env(tmp_path, key, secret), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                env=cli_env(tmp_path, key, secret), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
     run.start = start
     return run
