@@ -212,3 +212,44 @@ def running_edge(*, env: dict[str, str] | None = None, log_dir: Path | None = No
             except subprocess.TimeoutExpired:
                 os.killpg(edge.pid, signal.SIGKILL)
                 edge.wait()
+
+
+@dataclass(frozen=True)
+class RegistryProcess:
+    """ECR's registry (sandbox/registry/server.py) listening on 127.0.0.1:<port>, trusting this site's tokens."""
+
+    port: int
+    log_path: Path
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+@contextmanager
+def running_registry(*, token_url: str, port: int | None = None, log_dir: Path | None = None,
+                     timeout: float = 30) -> Iterator[RegistryProcess]:
+    """Yields a docker-registry process on a free loopback port (or `port`) storing under SANDCLOUD_REGISTRY["DIR"],
+    whose clients fetch bearer tokens from `token_url` (this site's /registry/token)."""
+    from sandbox.registry.server import registry_command, registry_config_write
+
+    port = port or free_port()
+    log_dir = log_dir or BASE_DIR / "var" / "log"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    config_path = registry_config_write(port=port, token_url=token_url)
+    log_path = log_dir / f"registry-{port}.log"
+    with open(log_path, "w") as registry_log:
+        process = subprocess.Popen(registry_command(config_path=config_path), cwd=BASE_DIR, stdout=registry_log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_for_port(port, process, timeout=timeout)
+        yield RegistryProcess(port=port, log_path=log_path)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        config_path.unlink(missing_ok=True)

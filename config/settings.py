@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "sandbox.logs",
     "sandbox.scheduler",
     "sandbox.functions",
+    "sandbox.registry",
     "labs",
     "lessons",
     "cohorts",
@@ -426,4 +427,17 @@ SANDCLOUD_FUNCTIONS = {
     "ASYNC_QUEUED_PER_LEARNER": env_int("SANDCLOUD_FUNCTIONS_ASYNC_QUEUED", 100),
     # Async invocations: retried twice after a function error, waiting these seconds (AWS: about 1 and 2 minutes).
     "ASYNC_RETRY_DELAYS": [int(s) for s in os.environ.get("SANDCLOUD_FUNCTIONS_ASYNC_RETRY_DELAYS", "60,120").split(",")],
+}
+
+# --- ECR (sandbox/registry) ---------------------------------------------------------------------------------------
+SANDCLOUD_REGISTRY = {
+    # Off until ECR is whole (the registry run by `make run`, reachable from workstations): until then the edge
+    # answers ECR's actions as unsupported rather than hand out repositories nobody can push to.
+    "ENABLED": env_bool("SANDCLOUD_REGISTRY_ENABLED", False),
+    # Debian's docker-registry listens on 127.0.0.1:<PORT>; repositories are <host:port>/<account id>/<name>.
+    "PORT": env_int("SANDCLOUD_REGISTRY_PORT", 5000),
+    # Its signing key and certificate (keys/), its config and its storage (storage/) live here.
+    "DIR": os.environ.get("SANDCLOUD_REGISTRY_DIR", str(BASE_DIR / "var" / "registry")),
+    # Where the registry sends clients for a bearer token: this site's token view (sandbox/registry/views.py).
+    "TOKEN_URL": os.environ.get("SANDCLOUD_REGISTRY_TOKEN_URL", "http://127.0.0.1:8000/registry/token"),
 }

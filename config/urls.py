@@ -22,6 +22,8 @@ urlpatterns = [
     path("lessons/", include("lessons.urls")),
     path("labs/", include("labs.urls")),
     path("functions/", include("sandbox.functions.urls")),
+    # ECR's registry asks here for the bearer tokens it trusts (distribution's token authentication).
+    path("registry/", include("sandbox.registry.urls")),
     path("", front.home, name="home"),
     path("", include("sandbox.urls")),
 ]

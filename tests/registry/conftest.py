@@ -1,0 +1,112 @@
+"""ECR fixtures: a real docker-registry trusting the live server's tokens, learners' accounts, and boto3 clients."""
+from __future__ import annotations
+
+import io
+import shutil
+import tarfile
+
+import boto3
+import docker
+import pytest
+from botocore.config import Config
+from django.conf import settings as django_settings
+from django.test import override_settings
+
+from config.processes import running_registry
+from sandbox.awsapi import identity, providers
+from sandbox.registry.api import EcrApi
+
+
+@pytest.fixture(scope="session")
+def registry(live_server, tmp_path_factory):
+    """docker-registry on a free loopback port, storing in a temporary directory, asking the live server for tokens."""
+    directory = tmp_path_factory.mktemp("registry")
+    with override_settings(SANDCLOUD_REGISTRY={**django_settings.SANDCLOUD_REGISTRY, "DIR": str(directory)}):
+        with running_registry(token_url=live_server.url + "/registry/token", log_dir=directory) as process:
+            yield {"process": process, "dir": str(directory)}
+    shutil.rmtree(directory / "storage", ignore_errors=True)  # every image the tests pushed
+
+
+@pytest.fixture(autouse=True)
+def registry_settings(request, settings):
+    """Points the site at the test registry (its port and key directory) for tests that use it, and serves the ECR
+    API, which the app registers only when SANDCLOUD_REGISTRY_ENABLED is set (it is off until ECR is whole)."""
+    served_before = "ecr" in providers.registered()
+    providers.provider_register("ecr", EcrApi)
+    if "registry" in request.fixturenames:
+        running = request.getfixturevalue("registry")
+        settings.SANDCLOUD_REGISTRY = {**settings.SANDCLOUD_REGISTRY, "DIR": running["dir"],
+                                       "PORT": running["process"].port}
+    yield
+    if not served_before:
+        providers.provider_unregister("ecr")
+
+
+@pytest.fixture
+def account(learner):
+    return identity.aws_account_for(user=learner)
+
+
+@pytest.fixture
+def other_account(other_learner):
+    return identity.aws_account_for(user=other_learner)
+
+
+def _client_for(live_server, user):
+    key, secret = identity.access_key_create(user=user)
+    return boto3.client("ecr", endpoint_url=live_server.url + "/aws", region_name="us-east-1",
+                        aws_access_key_id=key.access_key_id, aws_secret_access_key=secret,
+                        config=Config(retries={"max_attempts": 1}))
+
+
+@pytest.fixture
+def ecr(live_server, registry, learner):
+    """ada's ECR client, signed with her real key."""
+    return _client_for(live_server, learner)
+
+
+@pytest.fixture
+def other_ecr(live_server, registry, other_learner):
+    """grace's: another learner, another account."""
+    return _client_for(live_server, other_learner)
+
+
+def error_of(caught) -> tuple[str, str]:
+    error = caught.value.response["Error"]
+    return error["Code"], error.get("Message", "")
+
+
+@pytest.fixture
+def docker_client(docker_engine):
+    """A Docker SDK client of its own (a login stays in the client that made it), closed afterwards."""
+    client = docker.DockerClient(base_url=django_settings.SANDCLOUD["DOCKER_URL"], timeout=120, version="auto")
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def tiny_image(docker_client):
+    """make(reference, also=(tag, ...)) → a one-file image imported under `reference` and tagged `also` in the same
+    repository; every reference made is removed afterwards."""
+    made: list[str] = []
+
+    def make(reference: str, content: bytes = b"hello from the registry tests\n", also: tuple[str, ...] = ()) -> str:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            info = tarfile.TarInfo("hello.txt")
+            info.size = len(content)
+            archive.addfile(info, io.BytesIO(content))
+        repository, _, tag = reference.rpartition(":")
+        docker_client.api.import_image_from_data(buffer.getvalue(), repository=repository, tag=tag)
+        made.append(reference)
+        for other in also:
+            docker_client.api.tag(reference, repository, other)
+            made.append(f"{repository}:{other}")
+        return reference
+
+    yield make
+    for reference in made:
+        try:
+            docker_client.images.remove(reference, force=True)
+        except docker.errors.ImageNotFound:
+            pass
