@@ -1,11 +1,10 @@
 """Fixtures for CloudWatch Logs: learners' accounts, their real keys, and boto3 clients against the live server."""
 from __future__ import annotations
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from sandbox.awsapi import identity, providers
+from tests.aws_clients import aws_client_for
 from sandbox.logs.api import LogsApi
 
 
@@ -28,10 +27,7 @@ def other_account(other_learner):
 
 
 def _client_for(live_server, user):
-    key, secret = identity.access_key_create(user=user)
-    return boto3.client("logs", endpoint_url=live_server.url + "/aws", region_name="us-east-1",
-                        aws_access_key_id=key.access_key_id, aws_secret_access_key=secret,
-                        config=Config(retries={"max_attempts": 1}))
+    return aws_client_for(live_server, user, "logs")
 
 
 @pytest.fixture

@@ -5,15 +5,14 @@ import io
 import shutil
 import tarfile
 
-import boto3
 import docker
 import pytest
-from botocore.config import Config
 from django.conf import settings as django_settings
 from django.test import override_settings
 
 from config.processes import running_registry
 from sandbox.awsapi import identity, providers
+from tests.aws_clients import aws_client_for
 from sandbox.registry.api import EcrApi
 
 
@@ -53,10 +52,7 @@ def other_account(other_learner):
 
 
 def _client_for(live_server, user):
-    key, secret = identity.access_key_create(user=user)
-    return boto3.client("ecr", endpoint_url=live_server.url + "/aws", region_name="us-east-1",
-                        aws_access_key_id=key.access_key_id, aws_secret_access_key=secret,
-                        config=Config(retries={"max_attempts": 1}))
+    return aws_client_for(live_server, user, "ecr")
 
 
 @pytest.fixture
