@@ -559,5 +559,23 @@ def environments_reconcile() -> dict[str, int]:
     stale += list(ExecutionEnvironment.objects.filter(container_id="", created__lt=timezone.now() - timedelta(
         seconds=settings.SANDCLOUD["PROVISION_STUCK_SECONDS"])))
     counts["lost"] += environments_remove(rows=stale)
+    counts["renewed"] = _retire_before_credentials_expire()
     counts["credentials_expired"] = session_credentials_expire()
     return counts
+
+
+# An environment's temporary credentials last 12 hours; an idle one is replaced an hour before (a busy one at the
+# next pass that finds it idle), so a long-lived provisioned environment never calls AWS with expired credentials.
+RENEW_AFTER = timedelta(hours=11)
+
+
+def _retire_before_credentials_expire() -> int:
+    r = _r()
+    retired = 0
+    for row in ExecutionEnvironment.objects.filter(created__lt=timezone.now() - RENEW_AFTER).exclude(container_id=""):
+        # Taking it off its idle list is the lock, as in environments_tend: a busy environment is not there.
+        if r.lrem(_idle_key(row.version_id, row.revision_id), 1, row.pk):
+            r.zrem(_idle_set(), row.pk)
+            environments_remove(rows=[row])
+            retired += 1
+    return retired

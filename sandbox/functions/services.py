@@ -464,6 +464,24 @@ def provisioned_fill(*, version_id: int) -> int:
     return started
 
 
+def provisioned_refill() -> int:
+    """Starts what provisioned configs are short of (environments lost, renewed, or retired with a revision)."""
+    started = 0
+    for config in ProvisionedConcurrency.objects.select_related("function__account"):
+        try:
+            version = _resolve_qualifier(config.function, config.qualifier, route=False)
+        except AwsError:
+            continue  # its version or alias is gone
+        ready = ExecutionEnvironment.objects.filter(version=version, revision_id=version.revision_id,
+                                                    provisioned=True).count()
+        if ready < config.requested:
+            try:
+                started += provisioned_fill(version_id=version.pk)
+            except envs.EnvironmentUnavailable as error:
+                log.info("provisioned concurrency of function %s waits: %s", config.function_id, error.message)
+    return started
+
+
 def provisioned_status(*, config: ProvisionedConcurrency) -> dict:
     function = config.function
     version = _resolve_qualifier(function, config.qualifier, route=False)

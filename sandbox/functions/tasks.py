@@ -23,6 +23,7 @@ def environments_tend_task() -> dict:
 @shared_task(acks_late=True, soft_time_limit=120, time_limit=150)
 def environments_reconcile_task() -> dict:
     counts = environments.environments_reconcile()
+    counts["provisioned_started"] = services.provisioned_refill()
     counts["invocations_trimmed"] = services.invocations_trim()
     return counts
 

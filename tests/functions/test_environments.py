@@ -174,3 +174,29 @@ def test_cpu_grows_with_memory_so_a_cpu_bound_function_runs_faster_with_more(aws
     large = duration()
 
     assert small > 3 * large, (small, large)
+
+
+def test_an_idle_provisioned_environment_is_renewed_before_its_credentials_expire(aws, learner):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from sandbox.awsapi.models import AccessKey
+    from sandbox.functions import services
+
+    client = aws(learner)
+    create(client, learner)
+    client.publish_version(FunctionName="hello")
+    client.put_provisioned_concurrency_config(FunctionName="hello", Qualifier="1", ProvisionedConcurrentExecutions=1)
+    old = ExecutionEnvironment.objects.get(provisioned=True)
+    ExecutionEnvironment.objects.filter(pk=old.pk).update(created=timezone.now() - timedelta(hours=11, minutes=1))
+
+    counts = environments.environments_reconcile()
+    services.provisioned_refill()
+
+    fresh = ExecutionEnvironment.objects.get(provisioned=True)
+    assert counts["renewed"] == 1 and fresh.pk != old.pk
+    assert engine().state(old.container_id) is None
+    assert not AccessKey.objects.filter(access_key_id=old.session_key_id).exists()
+    answer = client.invoke(FunctionName="hello", Qualifier="1", Payload=b"{}", LogType="Tail")
+    assert "Init Duration" not in base64.b64decode(answer["LogResult"]).decode()
