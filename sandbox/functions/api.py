@@ -10,8 +10,7 @@ from sandbox.awsapi.errors import AwsError
 from . import services
 from .models import LATEST
 from .models import FunctionVersion as Version  # the API's members use the name FunctionVersion
-from .selectors import (alias_configuration, function_arn, function_get, functions_for, log_group_name,
-                        version_configuration)
+from .selectors import alias_configuration, function_arn, function_get, functions_for, version_configuration
 
 _UNSUPPORTED = {"VpcConfig": "VPCs", "Layers": "layers", "FileSystemConfigs": "EFS file systems",
                 "DeadLetterConfig": "dead-letter queues", "KMSKeyArn": "KMS keys", "ImageConfig": "image configs",
@@ -31,11 +30,6 @@ def _refuse_unsupported(members: dict) -> None:
     if members.get("PackageType") == "Image":
         raise AwsError("InvalidParameterValueException", "Sandcloud runs container-image functions once its private "
                                                          "registry (ECR) is in place; use PackageType Zip for now.")
-
-
-def _config_out(version: Version, context) -> dict:
-    version.refresh_from_db()
-    return version_configuration(version, region=context.region)
 
 
 class FunctionsApi:
@@ -247,5 +241,3 @@ class FunctionsApi:
             services._provisioned_fill_later(version.pk)
         return {}
 
-
-__all__ = ["FunctionsApi", "log_group_name"]

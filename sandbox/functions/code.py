@@ -115,6 +115,9 @@ def code_unpack(*, account_id: str, zip_bytes: bytes, max_unzipped: int | None =
                             raise AwsError("InvalidParameterValueException",
                                            f"Unzipped size must be smaller than {MAX_UNZIPPED_BYTES} bytes")
                         sink.write(chunk)
+            # What zipfile raises for a hostile or unusual entry: a corrupt stream (BadZipFile, EOFError, zlib's
+            # error is an OSError subclass here), a compression method it cannot read (NotImplementedError), an
+            # encrypted entry (RuntimeError), a ZIP64 entry it refuses (LargeZipFile). All are the learner's zip.
             except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError,
                     OSError) as error:
                 raise _refuse(f"{UNZIP_FAILED} The entry {entry.filename!r} could not be read.") from error

@@ -10,6 +10,7 @@ reconciles with Docker.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -71,28 +72,14 @@ def _idle_set() -> str:
 
 
 _redis: redis.Redis | None = None
-_claim_script = None
 
 
 def _r() -> redis.Redis:
-    global _redis, _claim_script
+    global _redis
     if _redis is None:
         _redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5,
                                       decode_responses=True)
-        _claim_script = _redis.register_script(_CLAIM_LUA)
     return _redis
-
-
-# Pops the most recently used idle environment of a version and returns its hash, in one round trip.
-_CLAIM_LUA = """
-local id = redis.call('LPOP', KEYS[1])
-if not id then return nil end
-redis.call('ZREM', KEYS[2], id)
-local fields = redis.call('HGETALL', ARGV[1] .. id)
-table.insert(fields, 'id')
-table.insert(fields, id)
-return fields
-"""
 
 
 @dataclass
@@ -224,16 +211,6 @@ def slot_give_back(slot: Slot) -> None:
         _r().zrem(slot.key, slot.member)
     except redis.RedisError:
         log.warning("could not free a concurrency slot; it frees itself at its deadline")
-
-
-def environment_claim(*, version: FunctionVersion) -> Environment | None:
-    """The warmest idle environment of this version's current revision, or None (then a cold start is needed)."""
-    r = _r()
-    fields = _claim_script(keys=[_idle_key(version.pk, version.revision_id), _idle_set()],
-                           args=[_env_key("")], client=r)
-    if not fields:
-        return None
-    return _thawed(fields)
 
 
 # Marks an environment thawed only if it still exists: a destroy in between must not leave a partial hash behind.
@@ -410,7 +387,7 @@ def environment_start(*, version: FunctionVersion, owner_id: int, environment_va
                "AWS_LAMBDA_INITIALIZATION_TYPE": "provisioned-concurrency" if provisioned else "on-demand",
                "_SANDCLOUD_CONTROL_TOKEN": row.token,
                "_SANDCLOUD_LOG_CAP_BYTES": str(config["LOG_BYTES_PER_INVOCATION"]),
-               "_SANDCLOUD_RUNTIME_COMMAND": '["python3", "-m", "awslambdaric", %s]' % _json_str(version.handler)}
+               "_SANDCLOUD_RUNTIME_COMMAND": json.dumps(["python3", "-m", "awslambdaric", version.handler])}
         uid = FUNCTION_UID_FIRST + row.pk % FUNCTION_UID_COUNT
         for attempt in range(3):
             spec = ContainerSpec(name=f"sandcloud-{instance}-fnenv-{row.pk}", image=config["RUNTIME_IMAGE"],
@@ -461,12 +438,6 @@ def environment_start(*, version: FunctionVersion, owner_id: int, environment_va
         environment_destroy(environment)
         message = str(error) if isinstance(error, EngineError) else "The function's execution environment did not start."
         raise EnvironmentUnavailable("ServiceException", message) from error
-
-
-def _json_str(text: str) -> str:
-    import json
-
-    return json.dumps(text)
 
 
 # --- freezing and reaping ----------------------------------------------------------------------------------------

@@ -278,3 +278,39 @@ def test_a_zip_with_names_that_are_not_utf8_unpacks_as_its_legacy_encoding(aws, 
                            Code={"ZipFile": legacy})
 
     assert client.invoke(FunctionName="legacy", Payload=b"{}")["StatusCode"] == 200
+
+
+def test_a_timeout_above_fifteen_minutes_is_refused_though_the_model_allows_it(aws, learner):
+    with pytest.raises(ClientError) as caught:
+        create(aws(learner, parameter_validation=False), learner, Timeout=901)
+    assert error_of(caught)[0] == "InvalidParameterValueException" and "900" in error_of(caught)[1]
+
+
+def test_a_learner_past_their_environment_memory_is_throttled_and_another_learner_is_not(aws, learner,
+                                                                                       other_learner, settings):
+    settings.SANDCLOUD_FUNCTIONS = {**settings.SANDCLOUD_FUNCTIONS, "MEMORY_MB_PER_LEARNER": 256}
+    client = aws(learner)
+    create(client, learner, name="big", MemorySize=256)
+    create(client, learner, name="more")
+    client.invoke(FunctionName="big", Payload=b"{}")
+
+    with pytest.raises(ClientError) as caught:
+        client.invoke(FunctionName="more", Payload=b"{}")
+
+    assert error_of(caught)[0] == "TooManyRequestsException" and "256 MB" in error_of(caught)[1]
+    bystander = aws(other_learner)
+    create(bystander, other_learner)
+    assert bystander.invoke(FunctionName="hello", Payload=b"{}")["StatusCode"] == 200
+
+
+def test_event_invocations_past_the_queued_limit_are_throttled_and_nothing_is_stored(aws, learner, settings):
+    settings.SANDCLOUD_FUNCTIONS = {**settings.SANDCLOUD_FUNCTIONS, "ASYNC_QUEUED_PER_LEARNER": 0}
+    client = aws(learner)
+    create(client, learner)
+
+    with pytest.raises(ClientError) as caught:
+        client.invoke(FunctionName="hello", InvocationType="Event", Payload=b"{}")
+
+    assert error_of(caught)[:2] == ("TooManyRequestsException", "Rate Exceeded. (Sandcloud: 0 of your asynchronous "
+                                    "invocations are still waiting to run.)")
+    assert not AsyncEvent.objects.exists()

@@ -200,3 +200,17 @@ def test_an_idle_provisioned_environment_is_renewed_before_its_credentials_expir
     assert not AccessKey.objects.filter(access_key_id=old.session_key_id).exists()
     answer = client.invoke(FunctionName="hello", Qualifier="1", Payload=b"{}", LogType="Tail")
     assert "Init Duration" not in base64.b64decode(answer["LogResult"]).decode()
+
+
+def test_a_process_keeps_at_most_a_bounded_number_of_environment_connections(monkeypatch):
+    """Environments removed by another process leave their connections here; the oldest are closed past the bound."""
+    monkeypatch.setattr(environments, "MAX_CLIENTS", 3)
+    monkeypatch.setattr(environments, "_clients", environments.OrderedDict())
+    made = [environments.Environment(id=n, version_id=1, revision="r", container_id=f"c{n}", address=f"10.0.0.{n}",
+                                     token="t", host="local", cgroup="", log_stream="s", frozen=False,
+                                     provisioned=False) for n in range(5)]
+
+    clients = [environments.client_for(environment) for environment in made]
+
+    assert list(environments._clients) == [2, 3, 4]
+    assert environments.client_for(made[4]) is clients[4]
