@@ -56,7 +56,7 @@ class FunctionsConfig(AppConfig):
 
         from sandbox.awsapi.models import AwsAccount
 
-        from . import code, environments
+        from . import code, reaper
         from .models import ExecutionEnvironment, FunctionVersion
 
         def closing(sender, instance, **_):
@@ -64,7 +64,7 @@ class FunctionsConfig(AppConfig):
             keys = set(FunctionVersion.objects.filter(function__account=instance).values_list("code_key", flat=True))
 
             def clean() -> None:
-                environments.environments_remove(rows=rows)
+                reaper.environments_remove(rows=rows)
                 for key in keys:
                     code.code_remove(key)
             transaction.on_commit(clean)

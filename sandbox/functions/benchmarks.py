@@ -26,7 +26,7 @@ from sandbox.engine.environments import EnvironmentClient
 from sandbox.policy import ContainerSpec, Limits
 
 from . import code as code_store
-from . import environments, services
+from . import reaper, services
 from .models import Function
 
 TARGETS = {"warm_invoke_ms": ("p50", 10.0), "platform_overhead_ms": ("p50", 3.0), "frozen_invoke_ms": ("p50", 40.0),
@@ -166,7 +166,7 @@ def bench_functions(*, runs: int = 50, rps_seconds: float = 20, clients: int = 1
             frozen = []
             for _ in range(runs):
                 client.invoke("bench-noop")
-                environments.environments_tend(now=time.time() + freeze_after + 0.05)
+                reaper.environments_tend(now=time.time() + freeze_after + 0.05)
                 elapsed, _ = client.invoke("bench-noop")
                 frozen.append(elapsed)
             progress(f"cold x{runs}")

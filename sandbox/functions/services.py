@@ -13,7 +13,6 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import redis
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
@@ -24,7 +23,7 @@ from sandbox.awsapi.models import AwsAccount
 
 from . import code as code_store
 from . import environments as envs
-from . import records, reports
+from . import reaper, records, reports
 from .models import LATEST, Alias, AsyncEvent, ExecutionEnvironment, Function, FunctionVersion, Invocation, \
     ProvisionedConcurrency
 from .selectors import function_arn, function_get, log_group_name
@@ -259,7 +258,7 @@ def environments_retire(*, version_id: int, revision: str | None = None) -> int:
     rows = ExecutionEnvironment.objects.filter(version_id=version_id)
     if revision is not None:
         rows = rows.filter(revision_id=revision)
-    return envs.environments_remove(rows=list(rows))
+    return reaper.environments_remove(rows=list(rows))
 
 
 def function_delete(*, account: AwsAccount, function_name: str, qualifier: str | None = None) -> None:
@@ -459,7 +458,7 @@ def provisioned_fill(*, version_id: int) -> int:
         started += 1
     surplus = have - wanted
     if surplus > 0:
-        envs.environments_remove(rows=list(ExecutionEnvironment.objects.filter(
+        reaper.environments_remove(rows=list(ExecutionEnvironment.objects.filter(
             version=version, provisioned=True)[:surplus]))
     return started
 

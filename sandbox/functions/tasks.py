@@ -2,7 +2,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from . import environments, services
+from . import reaper, services
 
 
 @shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
@@ -17,12 +17,12 @@ def provisioned_fill_task(version_id: int) -> int:
 
 @shared_task(acks_late=True, soft_time_limit=30, time_limit=45)
 def environments_tend_task() -> dict:
-    return environments.environments_tend()
+    return reaper.environments_tend()
 
 
 @shared_task(acks_late=True, soft_time_limit=120, time_limit=150)
 def environments_reconcile_task() -> dict:
-    counts = environments.environments_reconcile()
+    counts = reaper.environments_reconcile()
     counts["provisioned_started"] = services.provisioned_refill()
     counts["invocations_trimmed"] = services.invocations_trim()
     return counts

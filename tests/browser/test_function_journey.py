@@ -6,7 +6,7 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import expect
 
-from sandbox.functions import environments
+from sandbox.functions import reaper
 from sandbox.functions.models import ExecutionEnvironment
 from tests.browser.conftest import VIEWPORT, chromium, csp_watch, sign_in
 
@@ -92,4 +92,4 @@ def test_a_learner_creates_edits_and_invokes_a_function_and_sees_its_report_in_t
             page.screenshot(path="/tmp/pw-function-list-phone.png", full_page=True)
             assert refusals == []
     finally:
-        environments.environments_remove(rows=list(ExecutionEnvironment.objects.all()))
+        reaper.environments_remove(rows=list(ExecutionEnvironment.objects.all()))

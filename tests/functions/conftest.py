@@ -10,7 +10,7 @@ from botocore.config import Config
 from django.conf import settings
 
 from sandbox.awsapi import identity
-from sandbox.functions import environments
+from sandbox.functions import reaper
 from sandbox.functions.models import ExecutionEnvironment
 from sandbox.functions.records import records_flush
 
@@ -58,7 +58,7 @@ def aws(live_server, transactional_db, runtime_image, tmp_path, settings):
 
     yield make
     records_flush()
-    environments.environments_remove(rows=list(ExecutionEnvironment.objects.all()))
+    reaper.environments_remove(rows=list(ExecutionEnvironment.objects.all()))
 
 
 def role_of(user) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.functions import environments
+from sandbox.functions import reaper
 from sandbox.functions.models import ExecutionEnvironment
 
 
@@ -12,7 +12,7 @@ def console_store(transactional_db, tmp_path, settings):
     """The console writes through the services, whose on_commit steps (a version turning Active) need real commits."""
     settings.SANDCLOUD_FUNCTIONS = {**settings.SANDCLOUD_FUNCTIONS, "CODE_DIR": str(tmp_path / "code")}
     yield
-    environments.environments_remove(rows=list(ExecutionEnvironment.objects.all()))
+    reaper.environments_remove(rows=list(ExecutionEnvironment.objects.all()))
 
 
 @pytest.fixture

@@ -50,9 +50,9 @@ def test_boto3_in_a_function_calls_its_own_account_with_temporary_credentials(aw
     with pytest.raises(ClientError) as no_token:
         client(None).list_functions()
     assert no_token.value.response["Error"]["Code"] == "UnrecognizedClientException"
-    from sandbox.functions import environments
+    from sandbox.functions import reaper
 
-    environments.environments_remove(rows=list(ExecutionEnvironment.objects.all()))
+    reaper.environments_remove(rows=list(ExecutionEnvironment.objects.all()))
     with pytest.raises(ClientError) as gone:
         client(body["token"]).list_functions()
     assert gone.value.response["Error"]["Code"] == "UnrecognizedClientException"

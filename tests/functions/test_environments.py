@@ -14,7 +14,7 @@ from django.conf import settings
 from sandbox import services as sandboxes
 from sandbox.engine.docker import engine
 from sandbox.engine.environments import EnvironmentClient
-from sandbox.functions import environments
+from sandbox.functions import environments, reaper
 from sandbox.functions.models import ExecutionEnvironment
 
 from .conftest import create
@@ -28,7 +28,7 @@ def test_an_idle_environment_is_frozen_and_the_next_invocation_thaws_and_reuses_
     client.invoke(FunctionName="hello", Payload=b"{}")
     row = ExecutionEnvironment.objects.get()
 
-    counts = environments.environments_tend(now=time.time() + settings.SANDCLOUD_FUNCTIONS["FREEZE_AFTER_SECONDS"] + 1)
+    counts = reaper.environments_tend(now=time.time() + settings.SANDCLOUD_FUNCTIONS["FREEZE_AFTER_SECONDS"] + 1)
 
     assert counts["frozen"] == 1 and engine().state(row.container_id).status == "paused"
     answer = client.invoke(FunctionName="hello", Payload=b"{}", LogType="Tail")
@@ -43,7 +43,7 @@ def test_an_environment_idle_past_the_limit_is_removed(aws, learner):
     client.invoke(FunctionName="hello", Payload=b"{}")
     container_id = ExecutionEnvironment.objects.get().container_id
 
-    counts = environments.environments_tend(now=time.time() + settings.SANDCLOUD_FUNCTIONS["IDLE_REMOVE_SECONDS"] + 1)
+    counts = reaper.environments_tend(now=time.time() + settings.SANDCLOUD_FUNCTIONS["IDLE_REMOVE_SECONDS"] + 1)
 
     assert counts["removed"] == 1 and ExecutionEnvironment.objects.count() == 0
     assert engine().state(container_id) is None
@@ -67,7 +67,7 @@ def test_reconcile_drops_rows_whose_container_vanished(aws, learner):
     client.invoke(FunctionName="hello", Payload=b"{}")
     engine().remove(ExecutionEnvironment.objects.get().container_id)
 
-    counts = environments.environments_reconcile()
+    counts = reaper.environments_reconcile()
 
     assert counts["lost"] == 1 and ExecutionEnvironment.objects.count() == 0
     assert client.invoke(FunctionName="hello", Payload=b"{}")["StatusCode"] == 200  # a cold start takes over
@@ -191,7 +191,7 @@ def test_an_idle_provisioned_environment_is_renewed_before_its_credentials_expir
     old = ExecutionEnvironment.objects.get(provisioned=True)
     ExecutionEnvironment.objects.filter(pk=old.pk).update(created=timezone.now() - timedelta(hours=11, minutes=1))
 
-    counts = environments.environments_reconcile()
+    counts = reaper.environments_reconcile()
     services.provisioned_refill()
 
     fresh = ExecutionEnvironment.objects.get(provisioned=True)

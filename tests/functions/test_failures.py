@@ -173,11 +173,11 @@ def test_a_fork_bomb_is_contained_and_another_learners_function_keeps_answering(
     assert bystander.invoke(FunctionName="steady", Payload=b"{}")["StatusCode"] == 200
     assert time.monotonic() - started < 2
     # The engine may take a while to see a thousand processes die; the reaper's removal gets there.
-    from sandbox.functions import environments
+    from sandbox.functions import reaper
 
     bombed = ExecutionEnvironment.objects.filter(version__function__name="hello")
     deadline = time.monotonic() + 90
     while bombed.exists() and time.monotonic() < deadline:
-        environments.environments_remove(rows=list(bombed))
+        reaper.environments_remove(rows=list(bombed))
         time.sleep(2)
     assert not bombed.exists()

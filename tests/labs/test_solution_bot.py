@@ -45,12 +45,12 @@ def aws_account_platform(request, settings):
         setattr(settings, name, value)
     settings.SANDCLOUD_FUNCTIONS = {**settings.SANDCLOUD_FUNCTIONS, "CODE_DIR": code_dir}
     yield edge
-    from sandbox.functions import environments
+    from sandbox.functions import reaper
     from sandbox.functions.models import ExecutionEnvironment
     from sandbox.functions.records import records_flush
 
     records_flush()
-    environments.environments_remove(rows=list(ExecutionEnvironment.objects.all()))
+    reaper.environments_remove(rows=list(ExecutionEnvironment.objects.all()))
 
 
 def platform_clock_tick() -> None:
