@@ -441,3 +441,31 @@ SANDCLOUD_REGISTRY = {
     # Where the registry sends clients for a bearer token: this site's token view (sandbox/registry/views.py).
     "TOKEN_URL": os.environ.get("SANDCLOUD_REGISTRY_TOKEN_URL", "http://127.0.0.1:8000/registry/token"),
 }
+
+# --- The learner's own Docker (sandbox/dockerproxy) ---------------------------------------------------------------
+SANDCLOUD_DOCKER_PROXY = {
+    "ENABLED": env_bool("SANDCLOUD_DOCKER_PROXY_ENABLED", True),
+    # One directory per workstation uid holds its socket; each is mounted read-only into that uid's workstation.
+    "DIR": os.environ.get("SANDCLOUD_DOCKER_PROXY_DIR", str(BASE_DIR / "var" / "dockerproxy" / INSTANCE)),
+    "ENGINE_SOCKET": os.environ.get("SANDCLOUD_DOCKER_PROXY_ENGINE", "/var/run/docker.sock"),
+    # Inside the workstation: DOCKER_HOST points here (the directory is mounted at /run/sandcloud/docker).
+    "MOUNT": "/run/sandcloud/docker",
+    # Images every learner may run and build FROM, read-only.
+    "SHARED_IMAGES": [s for s in os.environ.get("SANDCLOUD_DOCKER_SHARED_IMAGES", "sandcloud/python:3.11").split(",")
+                      if s],
+    # Per learner: containers at once, their memory limits in total, one container's memory and CPU, and the disk
+    # their images take.
+    "MAX_CONTAINERS": env_int("SANDCLOUD_DOCKER_MAX_CONTAINERS", 5),
+    "MEMORY_MB": env_int("SANDCLOUD_DOCKER_MEMORY_MB", 512),
+    "CONTAINER_MEMORY_MB": env_int("SANDCLOUD_DOCKER_CONTAINER_MEMORY_MB", 256),
+    "CPUS": env_float("SANDCLOUD_DOCKER_CPUS", 0.5),
+    "IMAGE_STORAGE_MB": env_int("SANDCLOUD_DOCKER_IMAGE_STORAGE_MB", 1024),
+    # Request bounds: a JSON body, a build context (and what it unpacks to), a `docker cp` archive.
+    "MAX_JSON_BYTES": env_int("SANDCLOUD_DOCKER_MAX_JSON_BYTES", 1024 * 1024),
+    "BUILD_CONTEXT_MB": env_int("SANDCLOUD_DOCKER_BUILD_CONTEXT_MB", 50),
+    "ARCHIVE_MB": env_int("SANDCLOUD_DOCKER_ARCHIVE_MB", 64),
+    # Connections one learner may hold open at once (logs -f, attach, events each hold one), and builds host-wide.
+    "MAX_CONNECTIONS": env_int("SANDCLOUD_DOCKER_MAX_CONNECTIONS", 32),
+    "BUILDS_AT_ONCE": env_int("SANDCLOUD_DOCKER_BUILDS_AT_ONCE", 2),
+    "GID": 20000,
+}

@@ -425,7 +425,7 @@ def normalise_image(ref: str) -> str:
     return name + at + digest
 
 
-def _image_in(ref: str, images: Iterable[str]) -> bool:
+def image_in(ref: str, images: Iterable[str]) -> bool:
     wanted = normalise_image(ref)
     for image in images:
         if normalise_image(image) == wanted:
@@ -648,8 +648,8 @@ def _container_create_check(body: dict, *, learner: LearnerScope) -> dict:
             raise _refuse(key, f"HostConfig.{key}", "this option is unknown to Sandcloud's Docker.")
 
     image = body.get("Image") or ""
-    if not _IMAGE_REF.fullmatch(image) or not (_image_in(image, learner.images) or
-                                               _image_in(image, learner.shared_images)):
+    if not _IMAGE_REF.fullmatch(image) or not (image_in(image, learner.images) or
+                                               image_in(image, learner.shared_images)):
         # The CLI pulls on a 404 and tries again, which is the path through the pull policy.
         raise _no_such_image(image)
 
@@ -925,11 +925,11 @@ def object_check(route: Route, *, learner: LearnerScope, owned_containers: Mappi
     if kind == "image.pull":
         return _pull_check(route, learner, shared_images)
     if kind in ("image.inspect", "image.history"):
-        if not (_image_in(route.object_id, owned_images) or _image_in(route.object_id, shared_images)):
+        if not (image_in(route.object_id, owned_images) or image_in(route.object_id, shared_images)):
             raise _no_such_image(route.object_id)
         return route
     if kind == "image.push":
-        if not _image_in(route.object_id, owned_images):
+        if not image_in(route.object_id, owned_images):
             raise _no_such_image(route.object_id)
         ref = normalise_image(f"{route.object_id}:{route.param('tag')}" if route.param("tag") else route.object_id)
         if not _in_registries(ref, learner.registries):
@@ -938,10 +938,10 @@ def object_check(route: Route, *, learner: LearnerScope, owned_containers: Mappi
                                f"repository's name first (docker tag {route.object_id} <registry>/<repository>).")
         return route
     if kind == "image.remove":
-        if _image_in(route.object_id, shared_images) and not _image_in(route.object_id, owned_images):
+        if image_in(route.object_id, shared_images) and not image_in(route.object_id, owned_images):
             raise ProxyRefusal(f"{route.object_id} is one of Sandcloud's shared base images, which are read-only: "
                                f"it cannot be removed.")
-        if not _image_in(route.object_id, owned_images):
+        if not image_in(route.object_id, owned_images):
             raise _no_such_image(route.object_id)
         return route
     if kind == "image.tag":
@@ -951,13 +951,13 @@ def object_check(route: Route, *, learner: LearnerScope, owned_containers: Mappi
 
 def _tag_check(route: Route, owned_images: tuple[str, ...], shared_images: tuple[str, ...]) -> Route:
     source = route.object_id
-    if not (_image_in(source, owned_images) or _image_in(source, shared_images)):
+    if not (image_in(source, owned_images) or image_in(source, shared_images)):
         raise _no_such_image(source)
     repo, tag = route.param("repo") or "", route.param("tag") or "latest"
     target = f"{repo}:{tag}"
     if not _IMAGE_REF.fullmatch(target):
         raise ProxyRefusal(f"invalid reference format: {target}", status=400)
-    if _image_in(target, shared_images):
+    if image_in(target, shared_images):
         raise ProxyRefusal(f"{target} is one of Sandcloud's shared base images, which are read-only: tag your image "
                            f"with a name of your own.")
     return route
@@ -973,7 +973,7 @@ def _pull_check(route: Route, learner: LearnerScope, shared_images: tuple[str, .
         ref = f"{image}@{tag}"
     if not _IMAGE_REF.fullmatch(ref):
         raise ProxyRefusal(f"invalid reference format: {ref}", status=400)
-    if _image_in(ref, shared_images):
+    if image_in(ref, shared_images):
         return route
     if _in_registries(normalise_image(ref), learner.registries):
         return route
@@ -1000,8 +1000,8 @@ def images_visible(images: Iterable[dict], *, owned_images: Iterable[str], share
     owned_images, shared_images = tuple(owned_images), tuple(shared_images)
     visible = []
     for image in images:
-        tags = [t for t in image.get("RepoTags") or [] if _image_in(t, owned_images) or _image_in(t, shared_images)]
-        if tags or _image_in(image.get("Id", ""), owned_images):
+        tags = [t for t in image.get("RepoTags") or [] if image_in(t, owned_images) or image_in(t, shared_images)]
+        if tags or image_in(image.get("Id", ""), owned_images):
             visible.append({**image, "RepoTags": tags})
     return visible
 
@@ -1038,7 +1038,7 @@ def build_query_check(route: Route, *, learner: LearnerScope) -> Route:
     for tag in route.query.get("t", ()):
         if not _IMAGE_REF.fullmatch(tag):
             raise ProxyRefusal(f"invalid reference format: {tag}", status=400)
-        if _image_in(tag, learner.shared_images):
+        if image_in(tag, learner.shared_images):
             raise ProxyRefusal(f"{tag} is one of Sandcloud's shared base images, which are read-only: tag your "
                                f"image with a name of your own.")
     mode = route.param("networkmode") or "default"

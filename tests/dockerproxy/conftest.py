@@ -1,0 +1,103 @@
+"""The Docker proxy for tests: a real `manage.py dockerproxy` on the test database, and learners with live sandboxes
+whose uid sockets the real docker CLI (Debian's, as in workstations) talks to."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import docker
+import pytest
+from django.conf import settings as django_settings
+from django.utils import timezone
+
+from config.processes import BASE_DIR, database_url
+from sandbox.models import Sandbox
+from sandbox.services import learner_network_ensure
+
+DOCKER_CLI = "/usr/bin/docker"  # Debian's docker.io CLI, the one the workstation image has
+
+
+@pytest.fixture(scope="module")
+def proxy_dir(tmp_path_factory, django_db_setup, docker_engine):
+    """A running proxy serving the uid directories under a temporary directory."""
+    directory = tmp_path_factory.mktemp("dockerproxy")
+    log_path = directory / "proxy.log"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "DATABASE_URL": database_url()}
+    with open(log_path, "w") as log:
+        process = subprocess.Popen([sys.executable, "manage.py", "dockerproxy", "--dir", str(directory)],
+                                   cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    yield directory
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=15)
+    _remove_learner_objects()
+
+
+def _remove_learner_objects():
+    client = docker.from_env()
+    instance = django_settings.SANDCLOUD["INSTANCE"]
+    for container in client.containers.list(all=True, filters={"label": "sandcloud.kind=learner-container"}):
+        if container.labels.get("sandcloud.instance") == instance:
+            container.remove(force=True)
+    for image in client.images.list():
+        for tag in image.tags:
+            if tag.startswith(f"lrn-{instance.lower()}-"):
+                client.images.remove(tag, force=True)
+    for volume in client.volumes.list(filters={"label": f"sandcloud.instance={instance}"}):
+        volume.remove(force=True)
+
+
+class LearnerDocker:
+    """One learner's docker CLI, through the proxy: `run("ps", "-a")` returns the finished process."""
+
+    def __init__(self, socket_path: Path, user):
+        self.socket_path = socket_path
+        self.user = user
+        self.env = {"PATH": "/usr/bin:/bin", "HOME": str(socket_path.parent), "DOCKER_HOST": f"unix://{socket_path}",
+                    "DOCKER_BUILDKIT": "0"}
+
+    def run(self, *args: str, input: bytes | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run([DOCKER_CLI, *args], env=self.env, input=input, capture_output=True, timeout=timeout)
+
+    def ok(self, *args: str, **kwargs) -> str:
+        done = self.run(*args, **kwargs)
+        assert done.returncode == 0, (args, done.stdout.decode(), done.stderr.decode())
+        return done.stdout.decode()
+
+    def refused(self, *args: str, **kwargs) -> str:
+        done = self.run(*args, **kwargs)
+        assert done.returncode != 0, (args, done.stdout.decode())
+        return done.stderr.decode()
+
+
+_next_uid = iter(range(61000 + os.getpid() % 500 * 8, 10**9))
+
+
+def learner_docker(proxy_dir: Path, user) -> LearnerDocker:
+    """A live sandbox row for `user` on a uid of its own, and the docker CLI on that uid's socket."""
+    uid = next(_next_uid)
+    Sandbox.objects.create(owner=user, image="sandcloud/workstation:1", memory_mb=256, cpus=0.5, pids_limit=256,
+                           uid=uid, state=Sandbox.State.RUNNING, expires_at=timezone.now() + timezone.timedelta(hours=1))
+    learner_network_ensure(user_id=user.pk)
+    directory = proxy_dir / f"uid-{uid}"
+    directory.mkdir()
+    socket_path = directory / "docker.sock"
+    deadline = time.monotonic() + 10
+    while not socket_path.exists():
+        assert time.monotonic() < deadline, "the proxy did not listen on the new uid directory"
+        time.sleep(0.05)
+    return LearnerDocker(socket_path, user)
+
+
+@pytest.fixture
+def ada_docker(proxy_dir, learner, transactional_db):
+    return learner_docker(proxy_dir, learner)
+
+
+@pytest.fixture
+def grace_docker(proxy_dir, other_learner, transactional_db):
+    return learner_docker(proxy_dir, other_learner)
