@@ -1014,7 +1014,7 @@ def images_visible(images: Iterable[dict], *, owned_images: Iterable[str], share
 _BUILD_PASS = frozenset({"dockerfile", "t", "q", "nocache", "cachefrom", "pull", "rm", "forcerm", "buildargs",
                          "labels", "target", "platform", "extrahosts", "squash", "version", "session", "outputs",
                          "networkmode", "memory", "memswap", "cpushares", "cpusetcpus", "cpuperiod", "cpuquota",
-                         "shmsize", "cgroupparent", "remote", "ulimits", "isolation", "buildid"})
+                         "shmsize", "cgroupparent", "remote", "ulimits", "isolation", "buildid", "cpusetmems"})
 
 
 def build_query_check(route: Route, *, learner: LearnerScope) -> Route:
@@ -1032,8 +1032,10 @@ def build_query_check(route: Route, *, learner: LearnerScope) -> Route:
     if dockerfile.startswith("/") or ".." in dockerfile.split("/"):
         raise _refuse(f"--file {dockerfile}", "dockerfile", "the Dockerfile must be inside the build context.")
     for key, flag in (("cgroupparent", "--cgroup-parent"), ("ulimits", "--ulimit"), ("isolation", "--isolation"),
+                      ("cpusetmems", "--cpuset-mems"),
                       ("extrahosts", "--add-host"), ("outputs", "--output"), ("session", "BuildKit session")):
-        if route.param(key) not in (None, ""):
+        # The CLI sends every member, unused ones as empty JSON ("null", "[]", "{}").
+        if route.param(key) not in (None, "", "null", "[]", "{}", "0"):
             raise _refuse(flag, key, "build options like this one are set by Sandcloud.")
     for tag in route.query.get("t", ()):
         if not _IMAGE_REF.fullmatch(tag):

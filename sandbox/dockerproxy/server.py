@@ -47,6 +47,7 @@ class DockerProxy:
         self.connections: dict[int, int] = {}
         self.builds = asyncio.Semaphore(config["BUILDS_AT_ONCE"])
         self.learner_builds: dict[int, asyncio.Lock] = {}
+        self.tasks: set[asyncio.Task] = set()
 
     # -- sockets ----------------------------------------------------------------------------------------------------
 
@@ -79,6 +80,16 @@ class DockerProxy:
     # -- one connection ---------------------------------------------------------------------------------------------
 
     async def _connection(self, uid: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # The event loop holds tasks weakly, and on Python 3.11 a stream's protocol holds its reader weakly too: a
+        # connection waiting on the engine (a hijacked attach) could be collected mid-stream without this reference.
+        task = asyncio.current_task()
+        self.tasks.add(task)
+        try:
+            await self._serve_connection(uid, reader, writer)
+        finally:
+            self.tasks.discard(task)
+
+    async def _serve_connection(self, uid: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         limit = proxy_settings()["MAX_CONNECTIONS"]
         connection = relay.LearnerConnection(reader=reader, writer=writer)
         if self.connections.get(uid, 0) >= limit:
@@ -283,6 +294,8 @@ class DockerProxy:
                 return False
             if route.kind in _JSON_ANSWERS or response.status >= 400:
                 data = await response.read_all(limit=_MAX_ANSWER)
+                if route.kind == "volume.create" and response.status == 201:
+                    _volume_open_to_learner(json.loads(data))
                 if data.strip() and (response.header("content-type") or "").startswith("application/json"):
                     data = self._answer_json(learner, route, json.loads(data), response.status)
                 elif data:
@@ -337,6 +350,15 @@ def _image_visible(learner: Learner, image: dict) -> bool:
     tags = image.get("RepoTags") or []
     return any(_tag_visible(learner, t) for t in tags if t != "<none>:<none>") or \
         (image.get("Labels") or {}).get(policy.OWNER_LABEL) == learner.namespace.tag
+
+
+def _volume_open_to_learner(volume: dict) -> None:
+    """A new volume's root is root's and 0755; the learner's containers run as the uid of the workstation they were
+    started from (a learner may have two), so the root of a volume, which only their containers mount, is open to
+    all of them."""
+    mountpoint = volume.get("Mountpoint") or ""
+    if mountpoint.startswith("/") and os.path.isdir(mountpoint):
+        os.chmod(mountpoint, 0o1777)
 
 
 def learner_socket_dir(uid: int) -> Path:
