@@ -16,6 +16,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from .awsapi.errors import AwsError
 from .awsapi.identity import aws_account_for, aws_environment_for
 from .aws_profile import AWS_PROFILE_WRITE, aws_profile, aws_profile_environment
+from .dockerproxy.workstation import workstation_docker
 from .engine.cgroups import sandboxes_memory_mb
 from .engine.docker import EngineError, EngineUnavailable, ImageMissing, UidTaken, engine
 from .engine.fence import FenceMissing, fence_verify
@@ -266,10 +267,12 @@ def _after_cold_request(sandbox_id: int) -> None:
 def _spec_for(sandbox: Sandbox, *, network: str | None) -> ContainerSpec:
     config = _config()
     limits = default_limits().with_overrides(memory_mb=sandbox.memory_mb, cpus=sandbox.cpus, pids=sandbox.pids_limit)
+    binds, environment = workstation_docker(uid=sandbox.uid, runtime=sandbox.runtime)
     return ContainerSpec(
         name=container_name(config["INSTANCE"], sandbox.pk), image=sandbox.image, uid=sandbox.uid, gid=LEARNER_GID,
         labels=labels_for(config["INSTANCE"], sandbox_id=sandbox.pk, owner=sandbox.owner.get_username()),
         limits=limits, runtime=sandbox.runtime, network=network, command=workstation_command(),
+        binds=binds, environment=environment,
     )
 
 
@@ -439,7 +442,9 @@ def _warm_pool_fill() -> int:
     for _ in range(wanted):
         uid = _free_uid(POOL_UIDS)
         name = f"sandcloud-{config['INSTANCE']}-warm-{uid}-{random.randrange(16**6):06x}"
+        binds, environment = workstation_docker(uid=uid, runtime=Runtime.RUNC)
         spec = ContainerSpec(name=name, image=config["WORKSTATION_IMAGE"], uid=uid, gid=LEARNER_GID,
+                             binds=binds, environment=environment,
                              labels=labels_for(config["INSTANCE"], pool=True), limits=default_limits(),
                              network=network, command=workstation_command())
         try:

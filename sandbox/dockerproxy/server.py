@@ -359,10 +359,3 @@ def _volume_open_to_learner(volume: dict) -> None:
     mountpoint = volume.get("Mountpoint") or ""
     if mountpoint.startswith("/") and os.path.isdir(mountpoint):
         os.chmod(mountpoint, 0o1777)
-
-
-def learner_socket_dir(uid: int) -> Path:
-    """The host directory holding `uid`'s socket (made here, so the proxy starts listening on it)."""
-    path = Path(proxy_settings()["DIR"]) / f"uid-{uid}"
-    path.mkdir(parents=True, exist_ok=True)
-    return path

@@ -42,6 +42,8 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 # to the image's root filesystem, where the image's python3 finds them.
 WORKSTATION_PYTHON_PACKAGES = ("awscli", "boto3", "botocore")
 IMAGE_SITE_PACKAGES = "/usr/local/lib/python3.11/dist-packages"
+# Debian's docker CLI (package docker.io, which ops/system-deps.sh installs for the engine): the learner's `docker`.
+DOCKER_CLI = "/usr/bin/docker"
 IMAGE_COMMANDS = ("aws",)  # pip's scripts that go to /usr/local/bin, run by the image's python3
 # awscli v1 plugins are modules that ~/.aws/config's [plugins] section names and that Python imports from sys.path
 # (v1 knows no cli_legacy_plugin_path; a [plugins] line naming a directory makes every command fail). This directory
@@ -76,6 +78,9 @@ class ImageRecipe:
     # modules (file name, contents).
     python_requirements: tuple[str, ...] = ()
     awscli_plugins: tuple[tuple[str, bytes], ...] = ()
+    # Programs copied from the host into the image (host path, image path): Debian's docker CLI, from the docker.io
+    # package the host runs its engine from (dynamically linked against glibc only, which the image has).
+    host_programs: tuple[tuple[str, str], ...] = ()
 
     @property
     def base_digest(self) -> str:
@@ -88,11 +93,13 @@ class ImageRecipe:
     @property
     def digest(self) -> str:
         """The whole recipe: an image labelled with another digest is rebuilt."""
-        if not self.python_requirements and not self.awscli_plugins:
+        if not self.python_requirements and not self.awscli_plugins and not self.host_programs:
             return self.base_digest
         plugins = [f"{name}:{hashlib.sha256(content).hexdigest()}" for name, content in self.awscli_plugins]
+        programs = [f"{source}:{target}:{os.stat(source).st_size}:{int(os.stat(source).st_mtime)}"
+                    for source, target in self.host_programs]
         text = "|".join([self.base_digest, ",".join(self.python_requirements), ",".join(IMAGE_COMMANDS),
-                         IMAGE_SITE_PACKAGES, AWSCLI_PLUGIN_DIR, AWSCLI_PLUGINS_CONFIG, *plugins])
+                         IMAGE_SITE_PACKAGES, AWSCLI_PLUGIN_DIR, AWSCLI_PLUGINS_CONFIG, *plugins, *programs])
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def awscli_plugins_config(self) -> str:
@@ -128,6 +135,7 @@ def default_recipes(*, workstation_tag: str, python_tag: str, pull: dict[str, st
             changes=common + ("ENV HOME=/home/learner", "WORKDIR /home/learner", "CMD [\"/bin/bash\"]"),
             python_requirements=pinned_requirements(WORKSTATION_PYTHON_PACKAGES),
             awscli_plugins=awscli_plugins_present(),
+            host_programs=tuple((path, path) for path in (DOCKER_CLI,) if os.path.isfile(path)),
         ),
     ]
 
@@ -187,7 +195,8 @@ def _tarball_with_additions(recipe: ImageRecipe, base: Path, say, *, force: bool
     with tempfile.TemporaryDirectory(prefix="sandcloud-image-", dir=_cache_dir()) as workdir:
         tarball = Path(workdir) / "rootfs.tar"
         shutil.copyfile(base, tarball)
-        say("adding " + ", ".join([*recipe.python_requirements, *(name for name, _ in recipe.awscli_plugins)]))
+        say("adding " + ", ".join([*recipe.python_requirements, *(name for name, _ in recipe.awscli_plugins),
+                                   *(target for _, target in recipe.host_programs)]))
         with tarfile.open(tarball, "a") as archive:
             additions = _Additions(archive, existing)
             if packages is not None:
@@ -203,6 +212,8 @@ def _tarball_with_additions(recipe: ImageRecipe, base: Path, say, *, force: bool
                 additions.file(f"{AWSCLI_PLUGIN_DIR}/{name}", content)
             if recipe.awscli_plugins:
                 additions.file(AWSCLI_PLUGINS_CONFIG, recipe.awscli_plugins_config())
+            for source, target in recipe.host_programs:
+                additions.file(target, Path(source).read_bytes(), mode=0o755)
         yield tarball
 
 

@@ -31,6 +31,12 @@ def proxy_dir(tmp_path_factory, django_db_setup, docker_engine):
         process = subprocess.Popen([sys.executable, "manage.py", "dockerproxy", "--dir", str(directory)],
                                    cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
+    probe = directory / "uid-0" / "docker.sock"
+    (directory / "uid-0").mkdir()
+    deadline = time.monotonic() + 30
+    while not probe.exists():
+        assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
+        time.sleep(0.05)
     yield directory
     os.killpg(process.pid, signal.SIGTERM)
     process.wait(timeout=15)
