@@ -1089,8 +1089,11 @@ def build_context_check(context: bytes | IO[bytes], *, max_bytes: int, max_unpac
     with `x -> d/..` looks inside when read as text but is the context's parent on disk.
     """
     stream = io.BytesIO(context) if isinstance(context, (bytes, bytearray)) else context
-    data = stream.read(max_bytes + 1)
-    if len(data) > max_bytes:
+    # Read where it lies (the proxy spools a context to a file), never copied into memory whole.
+    start = stream.tell()
+    size = stream.seek(0, io.SEEK_END) - start
+    stream.seek(start)
+    if size > max_bytes:
         raise ProxyRefusal(f"the build context is larger than {max_bytes // MB} MB, the most Sandcloud builds. "
                            f"Leave out what the image does not need with a .dockerignore file.", status=413)
     max_unpacked_bytes = max_unpacked_bytes or max_bytes * 4
@@ -1098,7 +1101,7 @@ def build_context_check(context: bytes | IO[bytes], *, max_bytes: int, max_unpac
     links: dict[tuple[str, ...], str] = {}
     count = 0
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as archive:
+        with tarfile.open(fileobj=stream, mode="r:*") as archive:
             for member in archive:
                 count += 1
                 if count > max_members:
@@ -1122,7 +1125,8 @@ def build_context_check(context: bytes | IO[bytes], *, max_bytes: int, max_unpac
     for parts, target in links.items():
         if _resolve(parts[:-1], target, links) is None:
             raise _outside("/".join(parts), target)
-    return BuildContext(size=len(data), members=count)
+    stream.seek(start)
+    return BuildContext(size=size, members=count)
 
 
 def _outside(name: str, target: str) -> ProxyRefusal:
@@ -1182,3 +1186,25 @@ def volume_create_check(body: dict, *, learner: LearnerScope) -> dict:
                                                       f"Sandcloud's own.")
     return {**body, "Driver": "local", "DriverOpts": {},
             "Labels": {**(body.get("Labels") or {}), **learner.object_labels}}
+
+
+def archive_path_check(route: Route) -> Route:
+    """`docker cp`'s path in the container: absolute or relative, but never a step up, which could walk out of the
+    container's root filesystem through a link the learner made inside it."""
+    path = route.param("path")
+    if not path:
+        raise ProxyRefusal("a path in the container is required (docker cp NAME:/path ...)", status=400)
+    if ".." in path.split("/") or "\x00" in path:
+        raise ProxyRefusal(f"the path {path} has a '..' step: name the file by its path from / instead.", status=400)
+    return route
+
+
+def archive_check(archive: IO[bytes], *, max_bytes: int) -> None:
+    """The tar `docker cp` sends into a container: within the size cap, no path or link that leads out of it."""
+    try:
+        build_context_check(archive, max_bytes=max_bytes)
+    except ProxyRefusal as refusal:
+        raise ProxyRefusal(refusal.message.replace("the build context", "the archive")
+                           .replace(" Leave out what the image does not need with a .dockerignore file.", "")
+                           .replace("the most Sandcloud builds", "the most docker cp takes"),
+                           status=refusal.status) from None

@@ -111,6 +111,17 @@ class LearnerConnection:
         else:
             request.body = b"".join(chunks)
 
+    async def discard_input(self, *, limit: int, seconds: float) -> None:
+        """Reads and drops what the learner still sends (at most `limit` bytes, for `seconds`), so a client that
+        writes its whole body before reading hears the answer instead of a broken pipe."""
+        dropped = 0
+        try:
+            async with asyncio.timeout(seconds):
+                while dropped < limit and (data := await self.reader.read(READ_SIZE)):
+                    dropped += len(data)
+        except (TimeoutError, ConnectionError):
+            pass
+
     async def send(self, event) -> None:
         data = self.conn.send(event)
         if data:

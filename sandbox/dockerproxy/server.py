@@ -128,7 +128,9 @@ class DockerProxy:
         await connection.answer(refusal.status, {"message": refusal.message}, close=close)
 
     async def _request(self, uid: int, connection: relay.LearnerConnection, request: relay.Request) -> bool:
+        """Answers one request; False when the connection is to close (its body unread, or a stream that took it)."""
         config = proxy_settings()
+        body_read = False
         try:
             route = policy.route_classify(request.method, request.target)
             limit, spool = config["MAX_JSON_BYTES"], False
@@ -137,6 +139,7 @@ class DockerProxy:
             elif route.kind == "container.archive_put":
                 limit, spool = config["ARCHIVE_MB"] * MB, True
             await connection.read_body(request, limit=limit, spool=spool)
+            body_read = True
             learner = await learner_for_uid(uid)
             if learner is None:
                 raise ProxyRefusal("this workstation is not yours yet (it is still being handed to you); try again "
@@ -148,12 +151,18 @@ class DockerProxy:
                 f"the {what} is larger than {error.limit // MB or 1} MB, the most Sandcloud's Docker takes"
                 + (". Leave out what the image does not need with a .dockerignore file." if what == "build context"
                    else "."), status=413), close=True)
+            await connection.discard_input(limit=error.limit, seconds=10)
+            return False
+        except h11.RemoteProtocolError as error:
+            if connection.refusal_possible():
+                await self._refuse(connection, ProxyRefusal(f"malformed request: {error}", status=400), close=True)
             return False
         except ProxyRefusal as refusal:
-            if connection.refusal_possible():
-                await self._refuse(connection, refusal)
-                return True
-            return False
+            if not connection.refusal_possible():
+                return False
+            # A body still unread would be taken for the next request: such a refusal ends the connection.
+            await self._refuse(connection, refusal, close=not body_read)
+            return body_read
         except json.JSONDecodeError:
             await self._refuse(connection, ProxyRefusal("the request body is not valid JSON", status=400))
             return True
@@ -191,6 +200,11 @@ class DockerProxy:
         elif kind == "container.update":
             body = json.dumps(policy.container_update_check(request.json(), learner=scope)).encode()
             body_size = len(body)
+        elif kind in ("container.archive_get", "container.archive_stat", "container.archive_put"):
+            route = policy.archive_path_check(route)
+            if kind == "container.archive_put":
+                policy.archive_check(request.body, max_bytes=proxy_settings()["ARCHIVE_MB"] * MB)
+                request.body.seek(0)
         elif kind == "container.rename":
             route = route.with_query(name=ns.to_engine_object(route.param("name") or ""))
         elif kind == "volume.create":

@@ -99,11 +99,30 @@ def learner_docker(proxy_dir: Path, user) -> LearnerDocker:
     return LearnerDocker(socket_path, user)
 
 
+def _remove_objects_of(user) -> None:
+    """Everything a test's learner made on the engine (a later test's learner may get the same user id)."""
+    client = docker.from_env()
+    tag = f"lrn-{''.join(c for c in django_settings.SANDCLOUD['INSTANCE'].lower() if c.isalnum())}-{user.pk}"
+    for container in client.containers.list(all=True, filters={"label": f"sandcloud.owner={tag}"}):
+        container.remove(force=True)
+    for image in client.images.list():
+        for name in image.tags:
+            if name.startswith(tag + "/"):
+                try:
+                    client.images.remove(name, force=True)
+                except docker.errors.NotFound:
+                    pass  # its image went with an earlier tag
+    for volume in client.volumes.list(filters={"label": f"sandcloud.owner={tag}"}):
+        volume.remove(force=True)
+
+
 @pytest.fixture
 def ada_docker(proxy_dir, learner, transactional_db):
-    return learner_docker(proxy_dir, learner)
+    yield learner_docker(proxy_dir, learner)
+    _remove_objects_of(learner)
 
 
 @pytest.fixture
 def grace_docker(proxy_dir, other_learner, transactional_db):
-    return learner_docker(proxy_dir, other_learner)
+    yield learner_docker(proxy_dir, other_learner)
+    _remove_objects_of(other_learner)
