@@ -20,6 +20,7 @@ import h11
 
 from . import policy, relay
 from .builds import context_with_dockerfile
+from .volumes import volume_disk_create, volume_disk_remove, volume_disks_tend
 from .policy import MB, ProxyRefusal, Route
 from .scope import (MEMORY_LABEL, Learner, holdings_read, learner_for_uid, learner_scope, proxy_registries,
                     proxy_settings, registries_refresh, shared_images)
@@ -54,6 +55,8 @@ class DockerProxy:
     async def serve_forever(self, *, scan_seconds: float = 0.25) -> None:
         """Listens on every `uid-<n>` directory there is, picking up new ones as workstations are created."""
         self.directory.mkdir(parents=True, exist_ok=True)
+        _, volumes = await relay.engine_json(self.engine, "GET", "/volumes")
+        await asyncio.to_thread(volume_disks_tend, {v["Name"] for v in (volumes or {}).get("Volumes") or []})
         while True:
             await self.scan()
             await asyncio.sleep(scan_seconds)
@@ -208,12 +211,11 @@ class DockerProxy:
         elif kind == "container.rename":
             route = route.with_query(name=ns.to_engine_object(route.param("name") or ""))
         elif kind == "volume.create":
-            checked = policy.volume_create_check(request.json(), learner=scope)
-            checked["Name"] = ns.to_engine_object(checked.get("Name") or secrets.token_hex(16))
-            body = json.dumps(checked).encode()
-            body_size = len(body)
+            return await self._volume_create(learner, connection, request, scope, holdings)
         elif kind in ("volume.inspect", "volume.remove"):
             route = route.with_object(ns.to_engine_object(route.object_id))
+        elif kind == "volume.prune":
+            raise ProxyRefusal("remove your volumes one by one (docker volume rm NAME).")
         elif kind in ("image.inspect", "image.history", "image.push", "image.tag", "image.remove"):
             if kind == "image.remove":
                 await self._image_remove_check(learner, route.object_id, holdings)
@@ -256,6 +258,28 @@ class DockerProxy:
         return await self._forward(learner, connection, route, body, body_size, headers,
                                    upgrade=request.wants_upgrade and kind in ("container.attach", "exec.start"),
                                    timeout=30)
+
+    async def _volume_create(self, learner: Learner, connection: relay.LearnerConnection, request: relay.Request,
+                             scope, holdings) -> bool:
+        checked = policy.volume_create_check(request.json(), learner=scope)
+        name = checked.get("Name") or secrets.token_hex(16)
+        ns = learner.namespace
+        if name in holdings.volumes:
+            # Docker answers an existing name with that volume, unchanged.
+            status, existing = await relay.engine_json(self.engine, "GET", f"/volumes/{quote(ns.to_engine_object(name))}")
+            await connection.answer(status, _volume_answer(ns, existing))
+            return True
+        if len(holdings.volumes) >= proxy_settings()["MAX_VOLUMES"]:
+            raise ProxyRefusal(f"you have {len(holdings.volumes)} volumes, the most Sandcloud keeps for you: remove "
+                               f"one first (docker volume rm NAME).")
+        engine_name = ns.to_engine_object(name)
+        device = await asyncio.to_thread(volume_disk_create, engine_name)
+        checked.update(Name=engine_name, DriverOpts={"type": "none", "o": "bind", "device": device})
+        status, created = await relay.engine_json(self.engine, "POST", "/volumes/create", body=checked)
+        if status != 201:
+            await asyncio.to_thread(volume_disk_remove, engine_name)
+        await connection.answer(status, _volume_answer(ns, created))
+        return True
 
     def _create_to_engine(self, learner: Learner, body: dict, holdings) -> dict:
         ns = learner.namespace
@@ -306,10 +330,10 @@ class DockerProxy:
                     *[(k, v) for k, v in response.headers if k.lower() == b"content-type"]]))
                 await relay.splice(connection, response)
                 return False
+            if route.kind == "volume.remove" and response.status == 204:
+                await asyncio.to_thread(volume_disk_remove, route.object_id)
             if route.kind in _JSON_ANSWERS or response.status >= 400:
                 data = await response.read_all(limit=_MAX_ANSWER)
-                if route.kind == "volume.create" and response.status == 201:
-                    _volume_open_to_learner(json.loads(data))
                 if data.strip() and (response.header("content-type") or "").startswith("application/json"):
                     data = self._answer_json(learner, route, json.loads(data), response.status)
                 elif data:
@@ -343,6 +367,10 @@ class DockerProxy:
         elif route.kind == "image.history" and status == 200:
             for layer in value:
                 layer["Tags"] = [t for t in layer.get("Tags") or [] if _tag_visible(learner, t)] or None
+        elif route.kind == "volume.inspect" and status == 200:
+            value = {**value, "Options": None, "Mountpoint": ""}
+        elif route.kind == "volume.list" and status == 200:
+            value["Volumes"] = [{**v, "Options": None, "Mountpoint": ""} for v in value.get("Volumes") or []]
         elif route.kind == "system.info" and status == 200:
             value = {k: v for k, v in value.items() if k not in ("Name", "ID", "RegistryConfig", "Swarm", "Plugins",
                                                                   "DockerRootDir", "HttpProxy", "HttpsProxy",
@@ -366,10 +394,8 @@ def _image_visible(learner: Learner, image: dict) -> bool:
         (image.get("Labels") or {}).get(policy.OWNER_LABEL) == learner.namespace.tag
 
 
-def _volume_open_to_learner(volume: dict) -> None:
-    """A new volume's root is root's and 0755; the learner's containers run as the uid of the workstation they were
-    started from (a learner may have two), so the root of a volume, which only their containers mount, is open to
-    all of them."""
-    mountpoint = volume.get("Mountpoint") or ""
-    if mountpoint.startswith("/") and os.path.isdir(mountpoint):
-        os.chmod(mountpoint, 0o1777)
+def _volume_answer(ns, volume: dict | None) -> bytes:
+    """A volume as the learner sees it: their name, and not the host paths of the filesystem behind it."""
+    if isinstance(volume, dict) and "Name" in volume:
+        volume = {**volume, "Options": None, "Mountpoint": ""}
+    return json.dumps(ns.answer_json(volume)).encode()

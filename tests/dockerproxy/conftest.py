@@ -15,6 +15,9 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 
 from config.processes import BASE_DIR, database_url
+from django.test import override_settings
+
+from sandbox.dockerproxy.volumes import volume_disk_remove
 from sandbox.models import Sandbox
 from sandbox.services import learner_network_ensure
 
@@ -37,10 +40,14 @@ def proxy_dir(tmp_path_factory, django_db_setup, docker_engine):
     while not probe.exists():
         assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
         time.sleep(0.05)
-    yield directory
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=15)
-    _remove_learner_objects()
+    with override_settings(SANDCLOUD_DOCKER_PROXY={**django_settings.SANDCLOUD_DOCKER_PROXY, "DIR": str(directory)}):
+        yield directory
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=15)
+        _remove_learner_objects()
+        for mountpoint in (directory / "volumes").glob("*"):
+            if os.path.ismount(mountpoint):
+                subprocess.run(["umount", "-l", str(mountpoint)], check=False)
 
 
 def _remove_learner_objects():
@@ -114,6 +121,7 @@ def _remove_objects_of(user) -> None:
                     pass  # its image went with an earlier tag
     for volume in client.volumes.list(filters={"label": f"sandcloud.owner={tag}"}):
         volume.remove(force=True)
+        volume_disk_remove(volume.name)
 
 
 @pytest.fixture

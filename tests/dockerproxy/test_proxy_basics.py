@@ -52,3 +52,21 @@ def test_a_volume_keeps_data_between_containers(ada_docker):
     ada_docker.ok("run", "--rm", "-v", "notes:/data", "sandcloud/python:3.11", "sh", "-c", "echo kept > /data/f")
     assert ada_docker.ok("run", "--rm", "-v", "notes:/data", "sandcloud/python:3.11", "cat", "/data/f") == "kept\n"
     assert ada_docker.ok("volume", "ls", "--format", "{{.Name}}").split() == ["notes"]
+
+
+def test_a_volume_is_full_at_its_cap_and_the_host_is_not(ada_docker, settings):
+    ada_docker.ok("volume", "create", "filler")
+    done = ada_docker.run("run", "--rm", "-v", "filler:/data", "sandcloud/python:3.11", "sh", "-c",
+                          "dd if=/dev/zero of=/data/big bs=1M count=400 2>&1; ls -s --block-size=M /data/big")
+    assert b"No space left on device" in done.stdout
+    written = int(done.stdout.split()[-2].decode().rstrip("M"))
+    assert written <= 256
+
+
+def test_the_volume_count_is_capped_with_a_clear_message(ada_docker):
+    for number in range(3):
+        ada_docker.ok("volume", "create", f"v{number}")
+    assert "the most Sandcloud keeps for you" in ada_docker.refused("volume", "create", "v3")
+    ada_docker.ok("volume", "rm", "v0")
+    ada_docker.ok("volume", "create", "v3")
+    assert "device" not in ada_docker.ok("volume", "inspect", "v3")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from sandbox.dockerproxy.server import DockerProxy
@@ -16,6 +17,9 @@ class Command(BaseCommand):
         parser.add_argument("--dir", default=None, help="where the per-uid socket directories are (default: setting)")
 
     def handle(self, *args, dir: str | None, **options):
+        if dir:
+            # The volumes' filesystems live beside the sockets (sandbox/dockerproxy/volumes.py reads the setting).
+            settings.SANDCLOUD_DOCKER_PROXY = {**settings.SANDCLOUD_DOCKER_PROXY, "DIR": dir}
         proxy = DockerProxy(directory=dir)
         self.stderr.write(f"docker proxy: sockets under {proxy.directory}, engine at {proxy.engine}")
         try:
