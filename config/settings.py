@@ -460,6 +460,9 @@ SANDCLOUD_DOCKER_PROXY = {
     "CONTAINER_MEMORY_MB": env_int("SANDCLOUD_DOCKER_CONTAINER_MEMORY_MB", 256),
     "CPUS": env_float("SANDCLOUD_DOCKER_CPUS", 0.5),
     "IMAGE_STORAGE_MB": env_int("SANDCLOUD_DOCKER_IMAGE_STORAGE_MB", 1024),
+    # Named volumes: at most this many, each a filesystem of its own of this size (sandbox/dockerproxy/volumes.py).
+    "MAX_VOLUMES": env_int("SANDCLOUD_DOCKER_MAX_VOLUMES", 3),
+    "VOLUME_MB": env_int("SANDCLOUD_DOCKER_VOLUME_MB", 256),
     # Request bounds: a JSON body, a build context (and what it unpacks to), a `docker cp` archive.
     "MAX_JSON_BYTES": env_int("SANDCLOUD_DOCKER_MAX_JSON_BYTES", 1024 * 1024),
     "BUILD_CONTEXT_MB": env_int("SANDCLOUD_DOCKER_BUILD_CONTEXT_MB", 50),
