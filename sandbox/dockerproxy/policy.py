@@ -847,7 +847,7 @@ def container_update_check(body: dict, *, learner: LearnerScope) -> dict:
 # Scope of every other endpoint
 # ---------------------------------------------------------------------------------------------------------------------
 
-_CONTAINER_KINDS = frozenset({
+CONTAINER_KINDS = frozenset({
     "container.inspect", "container.logs", "container.attach", "exec.create", "container.start", "container.stop",
     "container.restart", "container.kill", "container.pause", "container.unpause", "container.wait",
     "container.resize", "container.rename", "container.update", "container.remove", "container.stats",
@@ -902,7 +902,7 @@ def object_check(route: Route, *, learner: LearnerScope, owned_containers: Mappi
         # Shared images carry no owner label, so the label filter would hide them: the proxy filters the response
         # with images_visible instead.
         return route
-    if kind in _CONTAINER_KINDS:
+    if kind in CONTAINER_KINDS:
         full_id = _owned_container(route.object_id, owned_containers)
         if full_id is None:
             raise _no_such_container(route.object_id)

@@ -7,6 +7,7 @@ from the moment their sandbox claims the container. What a learner holds is read
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, replace
 from urllib.parse import quote
@@ -85,18 +86,53 @@ def registries_for(user_id: int) -> tuple[str, ...]:
     return (f"127.0.0.1:{registry['PORT']}/{account.account_id}",)
 
 
-async def holdings_read(engine: str, learner: Learner, *, shared: frozenset[str], images: bool,
-                        volumes: bool) -> Holdings:
+_containers: dict[int, tuple[float, list[dict]]] = {}
+_HEX_REF = re.compile(r"(sha256:)?[0-9a-f]{4,64}")
+
+
+def containers_forget(learner: Learner) -> None:
+    """After a request that changes which containers the learner has or what they are called."""
+    _containers.pop(learner.user_id, None)
+
+
+async def _containers_listed(engine: str, learner: Learner, filters: str, *, fresh: bool) -> list[dict]:
+    # A second at most: ids never change owner, and a name the cache misses is looked up afresh (server.py).
+    cached = _containers.get(learner.user_id)
+    if cached and not fresh and cached[0] > time.monotonic():
+        return cached[1]
+    _, listed = await relay.engine_json(engine, "GET", f"/containers/json?all=1&filters={quote(filters)}")
+    _containers[learner.user_id] = (time.monotonic() + 1.0, listed or [])
+    return listed or []
+
+
+async def holdings_read(engine: str, learner: Learner, *, shared: frozenset[str], containers: bool = True,
+                        images: str = "none", image_refs: tuple[str, ...] = (), volumes: bool = False,
+                        fresh: bool = False) -> Holdings:
+    """What the learner holds, read only as far as the request needs: `images` is "none", "refs" (just whether each
+    of `image_refs` is theirs, one inspect each) or "all" (every image on the engine, for lists, ids and sizes)."""
     ns = learner.namespace
     filters = owner_filters(None, f"{OWNER_LABEL}={ns.tag}")
-    _, listed = await relay.engine_json(engine, "GET", f"/containers/json?all=1&filters={quote(filters)}")
-    containers = {c["Id"]: ns.to_learner_object((c.get("Names") or [""])[0]) for c in listed or []}
-    memory = sum(int((c.get("Labels") or {}).get(MEMORY_LABEL, 0) or 0) for c in listed or [])
+    listed = await _containers_listed(engine, learner, filters, fresh=fresh) if containers else []
+    held = {c["Id"]: ns.to_learner_object((c.get("Names") or [""])[0]) for c in listed}
+    memory = sum(int((c.get("Labels") or {}).get(MEMORY_LABEL, 0) or 0) for c in listed)
     owned_images: set[str] = set()
     shared_found: set[str] = set(shared)
     image_bytes = 0
-    if images:
-        registries = tuple(proxy_registries(learner))
+    registries = tuple(proxy_registries(learner))
+    if images == "refs" and any(_HEX_REF.fullmatch(ref) for ref in image_refs):
+        images = "all"
+    if images == "refs":
+        for ref in image_refs:
+            if ref in shared or not ref:
+                continue
+            engine_ref = ns.to_engine_image(ref, shared=shared)
+            registry_ref = engine_ref == ref
+            if registry_ref and not any(ref.startswith(r + "/") for r in registries):
+                continue
+            status, _ = await relay.engine_json(engine, "GET", f"/images/{quote(engine_ref, safe='/:@')}/json")
+            if status == 200:
+                owned_images.add(ref)
+    elif images == "all":
         _, summaries = await relay.engine_json(engine, "GET", "/images/json")
         for image in summaries or []:
             tags = [t for t in image.get("RepoTags") or [] if t != "<none>:<none>"]
@@ -113,7 +149,7 @@ async def holdings_read(engine: str, learner: Learner, *, shared: frozenset[str]
     if volumes:
         _, answer = await relay.engine_json(engine, "GET", f"/volumes?filters={quote(filters)}")
         owned_volumes = {ns.to_learner_object(v["Name"]) for v in (answer or {}).get("Volumes") or []}
-    return Holdings(containers=containers, memory_mb=memory, images=owned_images, image_bytes=image_bytes,
+    return Holdings(containers=held, memory_mb=memory, images=owned_images, image_bytes=image_bytes,
                     volumes=owned_volumes, shared=shared_found)
 
 

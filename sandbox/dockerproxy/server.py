@@ -22,7 +22,7 @@ from . import policy, relay
 from .builds import context_with_dockerfile
 from .volumes import volume_disk_create, volume_disk_remove, volume_disks_tend
 from .policy import MB, ProxyRefusal, Route
-from .scope import (MEMORY_LABEL, Learner, holdings_read, learner_for_uid, learner_scope, proxy_registries,
+from .scope import (MEMORY_LABEL, Learner, containers_forget, holdings_read, learner_for_uid, learner_scope, proxy_registries,
                     proxy_settings, registries_refresh, shared_images)
 
 log = logging.getLogger("sandcloud.dockerproxy")
@@ -33,8 +33,13 @@ _JSON_ANSWERS = frozenset({"container.list", "container.inspect", "image.list", 
                            "container.top", "network.list", "network.inspect", "image.remove", "container.prune",
                            "volume.prune"})
 _PROGRESS_STREAMS = frozenset({"image.build", "image.pull", "image.push", "system.events"})
-_IMAGE_KINDS = frozenset({"image.list", "image.inspect", "image.history", "image.push", "image.tag", "image.remove",
-                          "image.pull", "image.build", "container.create"})
+# What each request needs to know of the learner's holdings, so a `docker ps` costs one lookup and a `docker ping`
+# none: their containers (ownership, names, quota), their images (all of them, or just whether the named one is
+# theirs), and which requests change the names the container lookup caches.
+_CONTAINER_LOOKUPS = policy.CONTAINER_KINDS | {"container.create", "exec.start", "exec.resize", "exec.inspect"}
+_IMAGE_LISTS = frozenset({"image.list", "image.pull", "image.build"})
+_IMAGE_REF_KINDS = frozenset({"image.inspect", "image.history", "image.push", "image.tag", "image.remove"})
+_ID_CHANGES = frozenset({"container.create", "container.rename", "container.remove", "container.prune"})
 _MAX_ANSWER = 32 * MB
 _HEX_ID = re.compile(r"(sha256:)?[0-9a-f]{4,64}")
 
@@ -175,17 +180,26 @@ class DockerProxy:
         ns = learner.namespace
         kind = route.kind
         await registries_refresh(learner)
-        holdings = await holdings_read(self.engine, learner, shared=shared_images(), images=kind in _IMAGE_KINDS,
-                                       volumes=kind.startswith("volume.") or kind == "container.create")
+        if kind in _ID_CHANGES:
+            containers_forget(learner)
+        image_refs: tuple[str, ...] = ()
+        if kind == "container.create":
+            image_refs = (str((request.json() or {}).get("Image") or ""),)
+        elif kind in _IMAGE_REF_KINDS:
+            image_refs = (route.object_id,)
+        lookups = dict(shared=shared_images(), containers=kind in _CONTAINER_LOOKUPS,
+                       images="all" if kind in _IMAGE_LISTS else "refs" if image_refs else "none",
+                       image_refs=image_refs, volumes=kind.startswith("volume.") or kind == "container.create")
+        holdings = await holdings_read(self.engine, learner, **lookups)
+        try:
+            route, execs = await self._object_check(learner, route, holdings)
+        except ProxyRefusal as refusal:
+            if refusal.status != 404 or not lookups["containers"]:
+                raise
+            # A name the second-old list does not know yet (created a moment ago by another connection).
+            holdings = await holdings_read(self.engine, learner, **lookups, fresh=True)
+            route, execs = await self._object_check(learner, route, holdings)
         scope = learner_scope(learner, holdings)
-        execs = ()
-        if kind in ("exec.start", "exec.resize", "exec.inspect"):
-            status, inspected = await relay.engine_json(self.engine, "GET", f"/exec/{quote(route.object_id)}/json")
-            if status == 200 and (inspected or {}).get("ContainerID") in holdings.containers:
-                execs = (route.object_id,)
-        route = policy.object_check(route, learner=scope, owned_containers=holdings.containers,
-                                    owned_images=holdings.images, shared_images=holdings.shared,
-                                    owned_volumes=holdings.volumes, owned_execs=execs)
         body, body_size = request.body, request.body_size
         headers = [(k, v) for k, v in request.headers if k.lower() in (b"content-type", b"x-registry-auth",
                                                                        b"x-registry-config")]
@@ -258,6 +272,18 @@ class DockerProxy:
         return await self._forward(learner, connection, route, body, body_size, headers,
                                    upgrade=request.wants_upgrade and kind in ("container.attach", "exec.start"),
                                    timeout=30)
+
+    async def _object_check(self, learner: Learner, route: Route, holdings) -> tuple[Route, tuple[str, ...]]:
+        execs = ()
+        if route.kind in ("exec.start", "exec.resize", "exec.inspect"):
+            status, inspected = await relay.engine_json(self.engine, "GET", f"/exec/{quote(route.object_id)}/json")
+            if status == 200 and (inspected or {}).get("ContainerID") in holdings.containers:
+                execs = (route.object_id,)
+        checked = policy.object_check(route, learner=learner_scope(learner, holdings),
+                                      owned_containers=holdings.containers, owned_images=holdings.images,
+                                      shared_images=holdings.shared, owned_volumes=holdings.volumes,
+                                      owned_execs=execs)
+        return checked, execs
 
     async def _volume_create(self, learner: Learner, connection: relay.LearnerConnection, request: relay.Request,
                              scope, holdings) -> bool:
