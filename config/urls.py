@@ -22,6 +22,7 @@ urlpatterns = [
     path("lessons/", include("lessons.urls")),
     path("labs/", include("labs.urls")),
     path("functions/", include("sandbox.functions.urls")),
+    path("docker/", include("sandbox.dockerproxy.urls")),
     # ECR's registry asks here for the bearer tokens it trusts (distribution's token authentication).
     path("registry/", include("sandbox.registry.urls")),
     path("", front.home, name="home"),

@@ -929,9 +929,14 @@ def object_check(route: Route, *, learner: LearnerScope, owned_containers: Mappi
             raise _no_such_image(route.object_id)
         return route
     if kind == "image.push":
-        if not image_in(route.object_id, owned_images):
-            raise _no_such_image(route.object_id)
-        ref = normalise_image(f"{route.object_id}:{route.param('tag')}" if route.param("tag") else route.object_id)
+        # The CLI names the tag in the query (POST /images/{repo}/push?tag=1); none is --all-tags.
+        tag = route.param("tag")
+        wanted = f"{route.object_id}:{tag}" if tag else route.object_id
+        if tag and not image_in(wanted, owned_images) or not tag and not any(
+                normalise_image(o).startswith(normalise_image(route.object_id).rsplit(":", 1)[0] + ":")
+                for o in owned_images):
+            raise _no_such_image(wanted)
+        ref = normalise_image(wanted)
         if not _in_registries(ref, learner.registries):
             # The engine pushes from the host's network: anywhere else would be a way out of the fence.
             raise ProxyRefusal(f"Sandcloud pushes only to your private registry: tag the image with your "

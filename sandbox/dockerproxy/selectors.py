@@ -59,3 +59,43 @@ def learner_containers(*, user_id: int) -> list[LearnerContainer]:
     return [LearnerContainer(id=c["Id"], name=ns.to_learner_object((c.get("Names") or ["/"])[0]).removeprefix("/"),
                              image=ns.to_learner_image(c.get("Image") or ""), state=c.get("State") or "",
                              labels=c.get("Labels") or {}) for c in listed]
+
+
+@dataclass(frozen=True)
+class QuotaUse:
+    """One row of the learner's Docker quota: what they use of what they may."""
+    label: str
+    used: int
+    limit: int
+    unit: str = ""
+
+    @property
+    def percent(self) -> int:
+        return min(100, round(self.used * 100 / self.limit)) if self.limit else 0
+
+
+def learner_volumes(*, user_id: int) -> list[str]:
+    ns = namespace_for(user_id)
+    answer = engine().api.volumes(filters={"label": f"{OWNER_LABEL}={ns.tag}"})
+    return sorted(ns.to_learner_object(v["Name"]) for v in (answer or {}).get("Volumes") or [])
+
+
+def docker_overview(*, user_id: int) -> dict:
+    """Everything the Docker page shows: the learner's containers, images, volumes, and each quota's use."""
+    config = settings.SANDCLOUD_DOCKER_PROXY
+    containers = learner_containers(user_id=user_id)
+    images = learner_images(user_id=user_id)
+    volumes = learner_volumes(user_id=user_id)
+    memory = sum(int(c.labels.get("sandcloud.memory-mb") or 0) for c in containers)
+    return {
+        "containers": containers, "images": images, "volumes": volumes,
+        "quota": [
+            QuotaUse("Containers", len(containers), config["MAX_CONTAINERS"]),
+            QuotaUse("Memory of your containers", memory, config["MEMORY_MB"], "MB"),
+            QuotaUse("Disk of your images", sum(i.size_bytes for i in images) // (1024 * 1024),
+                     config["IMAGE_STORAGE_MB"], "MB"),
+            QuotaUse("Volumes", len(volumes), config["MAX_VOLUMES"]),
+        ],
+        "volume_mb": config["VOLUME_MB"], "container_memory_mb": config["CONTAINER_MEMORY_MB"],
+        "shared_images": config["SHARED_IMAGES"],
+    }

@@ -37,8 +37,8 @@ _PROGRESS_STREAMS = frozenset({"image.build", "image.pull", "image.push", "syste
 # none: their containers (ownership, names, quota), their images (all of them, or just whether the named one is
 # theirs), and which requests change the names the container lookup caches.
 _CONTAINER_LOOKUPS = policy.CONTAINER_KINDS | {"container.create", "exec.start", "exec.resize", "exec.inspect"}
-_IMAGE_LISTS = frozenset({"image.list", "image.pull", "image.build"})
-_IMAGE_REF_KINDS = frozenset({"image.inspect", "image.history", "image.push", "image.tag", "image.remove"})
+_IMAGE_LISTS = frozenset({"image.list", "image.pull", "image.build", "image.push"})
+_IMAGE_REF_KINDS = frozenset({"image.inspect", "image.history", "image.tag", "image.remove"})
 _ID_CHANGES = frozenset({"container.create", "container.rename", "container.remove", "container.prune"})
 _MAX_ANSWER = 32 * MB
 _HEX_ID = re.compile(r"(sha256:)?[0-9a-f]{4,64}")
@@ -185,6 +185,8 @@ class DockerProxy:
         image_refs: tuple[str, ...] = ()
         if kind == "container.create":
             image_refs = (str((request.json() or {}).get("Image") or ""),)
+        elif kind == "image.push" and route.param("tag"):
+            image_refs = (f"{route.object_id}:{route.param('tag')}",)
         elif kind in _IMAGE_REF_KINDS:
             image_refs = (route.object_id,)
         lookups = dict(shared=shared_images(), containers=kind in _CONTAINER_LOOKUPS,
@@ -243,6 +245,8 @@ class DockerProxy:
         elif kind == "system.auth":
             body = json.dumps(policy.auth_check(request.json(), learner=scope)).encode()
             body_size = len(body)
+        elif kind == "image.list" and route.param("filters"):
+            route = route.with_query(filters=_reference_filters(ns, route.param("filters")))
         elif kind == "network.list":
             route = route.with_query(filters=json.dumps({"name": [scope.network]}))
         elif kind == "image.build":
@@ -406,6 +410,24 @@ class DockerProxy:
             value["ContainersStopped"] = value["Images"] = None
             value = {k: v for k, v in value.items() if v is not None}
         return json.dumps(ns.answer_json(value)).encode() + b"\n"
+
+
+def _reference_filters(ns, filters: str) -> str:
+    """`docker images hello` filters by reference: the learner's name, as the engine stores it."""
+    try:
+        parsed = json.loads(filters)
+    except ValueError:
+        raise ProxyRefusal("invalid filter: the filters parameter must be JSON", status=400) from None
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("reference", []), (list, dict)):
+        raise ProxyRefusal("invalid filter: the filters parameter must be a JSON object", status=400)
+    references = parsed.get("reference") or []
+    references = [k for k, on in references.items() if on] if isinstance(references, dict) else references
+    shared_repos = {image.rsplit(":", 1)[0] for image in shared_images()}
+    parsed["reference"] = [r if str(r).rsplit(":", 1)[0] in shared_repos else ns.to_engine_image(str(r))
+                           for r in references]
+    if not parsed["reference"]:
+        parsed.pop("reference")
+    return json.dumps(parsed)
 
 
 def _tag_visible(learner: Learner, tag: str) -> bool:

@@ -447,6 +447,25 @@ def test_pushing_outside_the_learners_registry_is_refused():
     assert "your private registry" in error.message
 
 
+def test_a_push_as_the_cli_sends_it_names_the_tag_in_the_query():
+    route = route_classify("POST", f"/v1.41/images/{REGISTRY}/hello/push?tag=1")
+
+    assert scope_check(route) == route
+
+
+def test_a_push_of_a_tag_the_learner_does_not_have_is_no_such_image():
+    error = refusal(lambda: scope_check(route_classify("POST", f"/v1.41/images/{REGISTRY}/hello/push?tag=2")))
+
+    assert error.status == 404 and f"{REGISTRY}/hello:2" in error.message
+
+
+def test_a_push_of_all_tags_needs_one_of_the_repository():
+    route = route_classify("POST", f"/v1.41/images/{REGISTRY}/hello/push")
+
+    assert scope_check(route) == route
+    assert refusal(lambda: scope_check(route_classify("POST", f"/v1.41/images/{REGISTRY}/other/push"))).status == 404
+
+
 def test_pulling_from_docker_hub_is_refused():
     error = refusal(lambda: scope_check(route_classify("POST", "/v1.41/images/create?fromImage=alpine&tag=latest")))
 

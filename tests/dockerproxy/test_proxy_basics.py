@@ -70,3 +70,10 @@ def test_the_volume_count_is_capped_with_a_clear_message(ada_docker):
     ada_docker.ok("volume", "rm", "v0")
     ada_docker.ok("volume", "create", "v3")
     assert "device" not in ada_docker.ok("volume", "inspect", "v3")
+
+
+def test_images_filtered_by_name_find_the_learners_image(ada_docker, tmp_path):
+    (tmp_path / "Dockerfile").write_text("FROM sandcloud/python:3.11\nCMD [\"true\"]\n")
+    ada_docker.ok("build", "-q", "-t", "hello:1", str(tmp_path))
+    assert ada_docker.ok("images", "hello", "--format", "{{.Repository}}:{{.Tag}}").split() == ["hello:1"]
+    assert ada_docker.ok("images", "sandcloud/python", "--format", "{{.Repository}}").split() == ["sandcloud/python"]
