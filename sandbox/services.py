@@ -16,6 +16,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from .awsapi.errors import AwsError
 from .awsapi.identity import aws_account_for, aws_environment_for
 from .aws_profile import AWS_PROFILE_WRITE, aws_profile, aws_profile_environment
+from .dockerproxy.services import learner_containers_reap, learner_containers_remove
 from .dockerproxy.workstation import workstation_docker
 from .engine.cgroups import sandboxes_memory_mb
 from .engine.docker import EngineError, EngineUnavailable, ImageMissing, UidTaken, engine
@@ -523,6 +524,8 @@ def sandbox_stop(*, sandbox_id: int, final_state: str = State.STOPPED, reason: s
 
 def _release_network_if_unused(user_id: int) -> None:
     if not Sandbox.objects.filter(owner_id=user_id, state__in=COUNTED).exists():
+        # What the learner ran with their docker CLI lives on this network and needs a workstation to be managed.
+        learner_containers_remove(user_id=user_id)
         engine().remove_network(learner_network_name(_config()["INSTANCE"], user_id))
 
 
@@ -624,6 +627,7 @@ def _reconcile(*, now) -> dict[str, int]:
         if container_id not in seen and _fail_as_seen(sandbox, "Your sandbox's container disappeared from the engine."):
             counts["dead"] += 1
     _warm_containers().exclude(container_id__in=seen).filter(created_at__lt=listed_at).delete()
+    counts["learner_containers"] = learner_containers_reap()
     counts["networks"] = _reconcile_networks()
     return counts
 

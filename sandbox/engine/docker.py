@@ -283,6 +283,13 @@ class DockerEngine:
         return {int(s["Labels"][UID_LABEL]) for s in summaries
                 if s.get("State") in _HOLDING_STATES and s["Labels"][UID_LABEL].isdigit()}
 
+    def containers_labelled(self, *labels: str) -> list[dict]:
+        """The summaries (Id, Names, Labels, State) of every container carrying all `labels` ("key=value")."""
+        try:
+            return self.api.containers(all=True, filters={"label": list(labels)})
+        except (APIError, requests.exceptions.RequestException) as error:
+            raise _translate(error) from error
+
     def remove(self, container: str) -> None:
         try:
             self.api.remove_container(container, force=True, v=True)

@@ -5,6 +5,8 @@ import pytest
 from django.conf import settings as django_settings
 
 from sandbox import services
+from sandbox.dockerproxy.selectors import learner_containers
+from sandbox.models import Sandbox
 from tests.conftest import run_in
 
 
@@ -43,3 +45,23 @@ def test_a_warm_workstation_gets_docker_once_claimed(proxied, start_sandbox, lea
     sandbox = start_sandbox(learner)
     assert sandbox.from_warm_pool
     assert _docker(sandbox, "docker ps -a --format '{{.Names}}'").strip() == ""
+
+
+def test_the_learners_containers_go_with_their_last_workstation(proxied, start_sandbox, learner):
+    sandbox = start_sandbox(learner)
+    _docker(sandbox, "docker run -d --name web sandcloud/python:3.11 sleep 300")
+    assert [c.name for c in learner_containers(user_id=learner.pk)] == ["web"]
+
+    services.sandbox_stop(sandbox_id=sandbox.pk)
+
+    assert learner_containers(user_id=learner.pk) == []
+
+
+def test_the_reconciler_removes_containers_whose_learner_has_no_workstation(ada_docker, learner):
+    ada_docker.ok("run", "-d", "--name", "left-behind", "sandcloud/python:3.11", "sleep", "300")
+    Sandbox.objects.filter(owner=learner).update(state=Sandbox.State.STOPPED)
+
+    counts = services.sandbox_reap()
+
+    assert counts["learner_containers"] == 1
+    assert learner_containers(user_id=learner.pk) == []
