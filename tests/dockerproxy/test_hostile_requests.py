@@ -122,3 +122,19 @@ def test_a_build_context_over_the_cap_is_refused_with_advice(ada_docker, tmp_pat
     (tmp_path / "big.bin").write_bytes(b"\0" * (51 * 1024 * 1024))
     error = ada_docker.refused("build", "-t", "big:1", str(tmp_path))
     assert "larger than 50 MB" in error and ".dockerignore" in error
+
+
+def test_a_builds_run_step_is_fenced_like_the_learners_containers(ada_docker, tmp_path):
+    """A server on the host's side of the learner's bridge (where the platform listens) is out of reach of RUN."""
+    from sandbox.engine.host_gateway import host_gateway_address
+
+    address = host_gateway_address()
+    with socket.create_server((address, 0)) as listener:
+        port = listener.getsockname()[1]
+        (tmp_path / "Dockerfile").write_text(
+            "FROM sandcloud/python:3.11\n"
+            f"RUN python3 -c \"import socket; socket.create_connection(('{address}', {port}), timeout=3); "
+            f"print('REA' + 'CHED')\"\n")
+        done = ada_docker.run("build", "-t", "escape:1", str(tmp_path))
+    output = done.stdout.decode() + done.stderr.decode()
+    assert done.returncode != 0 and "REACHED" not in output and "Connection refused" in output, output
