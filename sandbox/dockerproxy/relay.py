@@ -23,6 +23,14 @@ HOP_BY_HOP = {b"connection", b"keep-alive", b"transfer-encoding", b"content-leng
               b"proxy-connection", b"host"}
 
 
+def header_value(headers: list[tuple[bytes, bytes]], name: str) -> str | None:
+    wanted = name.lower().encode()
+    for key, value in headers:
+        if key.lower() == wanted:
+            return value.decode("latin-1")
+    return None
+
+
 class BodyTooLarge(Exception):
     def __init__(self, limit: int):
         super().__init__(limit)
@@ -42,11 +50,7 @@ class Request:
     body_size: int = 0
 
     def header(self, name: str) -> str | None:
-        wanted = name.lower().encode()
-        for key, value in self.headers:
-            if key.lower() == wanted:
-                return value.decode("latin-1")
-        return None
+        return header_value(self.headers, name)
 
     @property
     def wants_upgrade(self) -> bool:
@@ -153,11 +157,7 @@ class EngineResponse:
     writer: asyncio.StreamWriter
 
     def header(self, name: str) -> str | None:
-        wanted = name.lower().encode()
-        for key, value in self.headers:
-            if key.lower() == wanted:
-                return value.decode("latin-1")
-        return None
+        return header_value(self.headers, name)
 
     async def chunks(self):
         """The body as it arrives, each piece as soon as the engine sends it (logs -f, events, build output)."""
