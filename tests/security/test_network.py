@@ -166,14 +166,17 @@ def test_host_services_the_fence_holds_back_and_the_docker_socket_are_out_of_rea
     }
     _, sockets = run_in(sandbox, "find / \\( -path /proc -o -path /sys \\) -prune -o -type s -print 2>/dev/null",
                         timeout=20)
-    docker_socket_found, _ = run_in(sandbox, "test -e /var/run/docker.sock -o -e /run/docker.sock -o -n \"$DOCKER_HOST\"",
-                                    timeout=5)
+    # The engine's own socket is nowhere; the learner's docker talks to their proxy socket (sandbox/dockerproxy).
+    docker_socket_found, _ = run_in(sandbox, "test -e /var/run/docker.sock -o -e /run/docker.sock", timeout=5)
+    _, docker_host = run_in(sandbox, "echo \"$DOCKER_HOST\"", timeout=5)
     on_the_gateway.close()
 
     # …and no sandbox gets through.
     assert all(outcome != "connected" for outcome in outcomes.values()), f"{outcomes}: is ops/firewall.sh installed?"
-    assert "tmux" in sockets and "docker" not in sockets, sockets  # the search works: it finds tmux's own socket
+    assert "tmux" in sockets, sockets  # the search works: it finds tmux's own socket
+    assert all(line.startswith("/run/sandcloud/docker/") for line in sockets.split() if "docker" in line), sockets
     assert docker_socket_found != 0
+    assert docker_host.strip() == "unix:///run/sandcloud/docker/docker.sock"
     assert_host_and_bystander_answer(bystander)
 
 
