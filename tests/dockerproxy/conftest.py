@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import docker
@@ -24,30 +25,39 @@ from sandbox.services import learner_network_ensure
 DOCKER_CLI = "/usr/bin/docker"  # Debian's docker.io CLI, the one the workstation image has
 
 
-@pytest.fixture(scope="module")
-def proxy_dir(tmp_path_factory, django_db_setup, docker_engine):
-    """A running proxy serving the uid directories under a temporary directory."""
-    directory = tmp_path_factory.mktemp("dockerproxy")
+@contextmanager
+def running_proxy(directory: Path, env: dict[str, str] | None = None):
+    """A real `manage.py dockerproxy` serving the uid directories under `directory`, on the test database."""
     log_path = directory / "proxy.log"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "DATABASE_URL": database_url()}
+    child_env = {**os.environ, "PYTHONUNBUFFERED": "1", "DATABASE_URL": database_url(), **(env or {})}
     with open(log_path, "w") as log:
         process = subprocess.Popen([sys.executable, "manage.py", "dockerproxy", "--dir", str(directory)],
-                                   cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   cwd=BASE_DIR, env=child_env, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
     probe = directory / "uid-0" / "docker.sock"
-    (directory / "uid-0").mkdir()
+    (directory / "uid-0").mkdir(exist_ok=True)
     deadline = time.monotonic() + 30
     while not probe.exists():
         assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
         time.sleep(0.05)
-    with override_settings(SANDCLOUD_DOCKER_PROXY={**django_settings.SANDCLOUD_DOCKER_PROXY, "DIR": str(directory)}):
-        yield directory
+    try:
+        with override_settings(SANDCLOUD_DOCKER_PROXY={**django_settings.SANDCLOUD_DOCKER_PROXY,
+                                                       "DIR": str(directory)}):
+            yield directory
+    finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=15)
-        _remove_learner_objects()
         for mountpoint in (directory / "volumes").glob("*"):
             if os.path.ismount(mountpoint):
                 subprocess.run(["umount", "-l", str(mountpoint)], check=False)
+
+
+@pytest.fixture(scope="module")
+def proxy_dir(tmp_path_factory, django_db_setup, docker_engine):
+    """A running proxy serving the uid directories under a temporary directory."""
+    with running_proxy(tmp_path_factory.mktemp("dockerproxy")) as directory:
+        yield directory
+        _remove_learner_objects()
 
 
 def _remove_learner_objects():

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.dockerproxy.conftest import _remove_objects_of, learner_docker, running_proxy
+
 IMAGE = "sandcloud/python:3.11"
 
 REFUSED = [
@@ -75,3 +77,18 @@ def test_a_shared_base_image_cannot_be_removed_or_tagged_over(ada_docker):
 
 def test_pulling_a_shared_image_answers_up_to_date(ada_docker):
     assert "Image is up to date" in ada_docker.ok("pull", IMAGE)
+
+
+def test_the_image_storage_quota_is_told_before_a_build(tmp_path_factory, learner, transactional_db, tmp_path):
+    """With a 100 MB cap, the first build runs (nothing is stored yet) and takes about 111 MB; the next is refused."""
+    directory = tmp_path_factory.mktemp("small-quota")
+    with running_proxy(directory, env={"SANDCLOUD_DOCKER_IMAGE_STORAGE_MB": "100"}):
+        ada = learner_docker(directory, learner)
+        (tmp_path / "Dockerfile").write_text("FROM sandcloud/python:3.11\nCMD [\"true\"]\n")
+        try:
+            ada.ok("build", "-q", "-t", "first:1", str(tmp_path))
+            error = ada.refused("build", "-q", "-t", "second:1", str(tmp_path))
+            assert "the most Sandcloud keeps for you is 100 MB" in error, error
+            assert "docker rmi" in error
+        finally:
+            _remove_objects_of(learner)
