@@ -228,18 +228,20 @@ class RegistryProcess:
 
 @contextmanager
 def running_registry(*, token_url: str, port: int | None = None, log_dir: Path | None = None,
-                     timeout: float = 30) -> Iterator[RegistryProcess]:
-    """Yields a docker-registry process on a free loopback port (or `port`) storing under SANDCLOUD_REGISTRY["DIR"],
-    whose clients fetch bearer tokens from `token_url` (this site's /registry/token)."""
-    from sandbox.registry.server import registry_command, registry_config_write
-
+                     env: dict[str, str] | None = None, timeout: float = 30) -> Iterator[RegistryProcess]:
+    """Yields ECR's registry (`manage.py registry`: the front on 127.0.0.1:<port>, a free one unless given, and
+    docker-registry behind it) storing under SANDCLOUD_REGISTRY["DIR"] and sharing this process's database, whose
+    clients fetch bearer tokens from `token_url` (this site's /registry/token). `env` adds settings (e.g.
+    SANDCLOUD_REGISTRY_QUOTA_MB)."""
     port = port or free_port()
     log_dir = log_dir or BASE_DIR / "var" / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
-    config_path = registry_config_write(port=port, token_url=token_url)
+    child_env = {**os.environ, "PYTHONUNBUFFERED": "1", "DATABASE_URL": database_url(),
+                 "SANDCLOUD_REGISTRY_DIR": str(settings.SANDCLOUD_REGISTRY["DIR"]), **(env or {})}
     log_path = log_dir / f"registry-{port}.log"
     with open(log_path, "w") as registry_log:
-        process = subprocess.Popen(registry_command(config_path=config_path), cwd=BASE_DIR, stdout=registry_log,
+        process = subprocess.Popen([sys.executable, "manage.py", "registry", "--port", str(port), "--token-url",
+                                    token_url], cwd=BASE_DIR, env=child_env, stdout=registry_log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
     try:
         _wait_for_port(port, process, timeout=timeout)
@@ -248,8 +250,42 @@ def running_registry(*, token_url: str, port: int | None = None, log_dir: Path |
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
             try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+@contextmanager
+def running_dockerproxy(*, directory: Path, env: dict[str, str] | None = None, log_path: Path | None = None,
+                        timeout: float = 30) -> Iterator[Path]:
+    """Yields `directory` once a `manage.py dockerproxy` sharing this process's settings and database serves the uid
+    directories under it (a probe directory's socket says so); afterwards the proxy is stopped and the learner
+    volumes' filesystems it mounted there are unmounted."""
+    directory.mkdir(parents=True, exist_ok=True)
+    log_path = log_path or directory / "proxy.log"
+    child_env = {**os.environ, "PYTHONUNBUFFERED": "1", "DATABASE_URL": database_url(), **(env or {})}
+    with open(log_path, "w") as proxy_log:
+        process = subprocess.Popen([sys.executable, "manage.py", "dockerproxy", "--dir", str(directory)],
+                                   cwd=BASE_DIR, env=child_env, stdout=proxy_log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    try:
+        probe = directory / "uid-0" / "docker.sock"
+        probe.parent.mkdir(exist_ok=True)
+        deadline = time.monotonic() + timeout
+        while not probe.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the Docker proxy did not start: {log_path.read_text()[-2000:]}")
+            time.sleep(0.05)
+        yield directory
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-        config_path.unlink(missing_ok=True)
+        for mountpoint in (directory / "volumes").glob("*"):
+            if os.path.ismount(mountpoint):
+                subprocess.run(["umount", "-l", str(mountpoint)], check=False)

@@ -284,6 +284,9 @@ CELERY_BEAT_SCHEDULE = {
     "functions-tend": {"task": "sandbox.functions.tasks.environments_tend_task",
                        "schedule": env_float("SANDCLOUD_FUNCTIONS_TEND_SECONDS", 2.0)},
     "functions-reconcile": {"task": "sandbox.functions.tasks.environments_reconcile_task", "schedule": 30.0},
+    # Applies ECR lifecycle policies and the registry's garbage collection they and deletions ask for.
+    "registry-tend": {"task": "sandbox.registry.tasks.registry_tend_task",
+                      "schedule": env_float("SANDCLOUD_REGISTRY_TEND_SECONDS", 300.0)},
 }
 CELERY_TIMEZONE = "UTC"
 
@@ -431,15 +434,23 @@ SANDCLOUD_FUNCTIONS = {
 
 # --- ECR (sandbox/registry) ---------------------------------------------------------------------------------------
 SANDCLOUD_REGISTRY = {
-    # Off until ECR is whole (the registry run by `make run`, reachable from workstations): until then the edge
-    # answers ECR's actions as unsupported rather than hand out repositories nobody can push to.
-    "ENABLED": env_bool("SANDCLOUD_REGISTRY_ENABLED", False),
-    # Debian's docker-registry listens on 127.0.0.1:<PORT>; repositories are <host:port>/<account id>/<name>.
+    # The ECR API on the edge endpoint; `make run` runs the registry beside the site (ops/Procfile).
+    "ENABLED": env_bool("SANDCLOUD_REGISTRY_ENABLED", True),
+    # The registry's front (sandbox/registry/front.py) listens on 127.0.0.1:<PORT>, the address Docker pushes to;
+    # repositories are <host:port>/<account id>/<name>. docker-registry itself listens on a free loopback port.
     "PORT": env_int("SANDCLOUD_REGISTRY_PORT", 5000),
     # Its signing key and certificate (keys/), its config and its storage (storage/) live here.
     "DIR": os.environ.get("SANDCLOUD_REGISTRY_DIR", str(BASE_DIR / "var" / "registry")),
     # Where the registry sends clients for a bearer token: this site's token view (sandbox/registry/views.py).
     "TOKEN_URL": os.environ.get("SANDCLOUD_REGISTRY_TOKEN_URL", "http://127.0.0.1:8000/registry/token"),
+    # What one learner's repositories may hold together (distinct layers and configs); uploads past it are refused.
+    "QUOTA_MB": env_int("SANDCLOUD_REGISTRY_QUOTA_MB", 2048),
+    # How often beat applies lifecycle policies and runs a garbage collection that deletions asked for.
+    "TEND_SECONDS": env_float("SANDCLOUD_REGISTRY_TEND_SECONDS", 300.0),
+    # A collection waits this long for pushes under way to finish (new ones wait meanwhile), else it is postponed.
+    "GC_DRAIN_SECONDS": env_float("SANDCLOUD_REGISTRY_GC_DRAIN_SECONDS", 60.0),
+    # A push with no request for this long is taken as abandoned (its unreferenced layers may then be collected).
+    "PUSH_IDLE_SECONDS": env_float("SANDCLOUD_REGISTRY_PUSH_IDLE_SECONDS", 30.0),
 }
 
 # --- The learner's own Docker (sandbox/dockerproxy) ---------------------------------------------------------------

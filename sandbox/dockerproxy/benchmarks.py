@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,6 +18,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from config.processes import running_dockerproxy
 from sandbox.benchmarks import BenchError
 from sandbox.benchmarks.results import percentile, summarize
 from sandbox.engine.images import DOCKER_CLI
@@ -60,11 +59,8 @@ def bench_docker(*, runs: int = 20, builds: int = 5, registry_runs: int = 3,
     sandbox = Sandbox.objects.create(owner=user, image=settings.SANDCLOUD["WORKSTATION_IMAGE"], memory_mb=256,
                                      cpus=0.5, pids_limit=256, uid=BENCH_UID, state=Sandbox.State.RUNNING,
                                      expires_at=timezone.now() + timezone.timedelta(hours=1))
-    (workdir / f"uid-{BENCH_UID}").mkdir()
     socket_path = workdir / f"uid-{BENCH_UID}" / "docker.sock"
-    log = open(workdir / "proxy.log", "w")
-    proxy = subprocess.Popen([sys.executable, "manage.py", "dockerproxy", "--dir", str(workdir)],
-                             cwd=settings.BASE_DIR, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    (workdir / f"uid-{BENCH_UID}").mkdir()
     base_env = {"PATH": "/usr/bin:/bin", "HOME": str(workdir), "DOCKER_BUILDKIT": "0"}
     direct_env = {**base_env, "DOCKER_HOST": settings.SANDCLOUD["DOCKER_URL"]}
     proxy_env = {**base_env, "DOCKER_HOST": f"unix://{socket_path}"}
@@ -76,41 +72,12 @@ def bench_docker(*, runs: int = 20, builds: int = 5, registry_runs: int = 3,
                                                        "ps_proxy", "ps_direct",
                                                        "build_proxy", "build_direct")}
     try:
-        deadline = time.monotonic() + 30
-        while not socket_path.exists():
-            if proxy.poll() is not None or time.monotonic() > deadline:
-                raise BenchError(f"the proxy did not start: {(workdir / 'proxy.log').read_text()[-500:]}")
-            time.sleep(0.05)
-        image = settings.SANDCLOUD["PYTHON_IMAGE"]
-        run = [DOCKER_CLI, "run", "--rm", image, "true"]
-        # What the proxy makes of that `docker run` (policy.container_create_check), given straight to the engine:
-        # separates the proxy's own cost from the cost of the hardening it adds (learner network, tmpfs, limits).
-        run_hardened = [DOCKER_CLI, "run", "--rm", "--read-only", "--user", f"{BENCH_UID}:20000", "--cap-drop", "ALL",
-                        "--security-opt", "no-new-privileges", "--network", network, "--dns", "127.0.0.1",
-                        "--sysctl", "net.ipv6.conf.all.disable_ipv6=1", "--tmpfs", "/tmp:size=32m",
-                        "--memory", "256m", "--memory-swap", "256m", "--pids-limit", "256", "--cpus", "0.5",
-                        "--shm-size", "32m", "--add-host", "aws.sandcloud.internal:host-gateway", image, "true"]
-        ps = [DOCKER_CLI, "ps"]
-        for label, env in (("proxy", proxy_env), ("direct", direct_env)):  # warm both paths once
-            _timed(run, env)
-            _timed(ps, env)
-        progress(f"docker run --rm and docker ps, {runs} of each through the proxy and directly")
-        for _ in range(runs):
-            for label, env in (("proxy", proxy_env), ("direct", direct_env)):
-                samples[f"run_{label}"].append(_timed(run, env) * 1000)
-                samples[f"ps_{label}"].append(_timed(ps, env) * 1000)
-            samples["run_direct_hardened"].append(_timed(run_hardened, direct_env) * 1000)
-        progress(f"docker build --no-cache of a small Dockerfile, {builds} times each way")
-        for number in range(builds):
-            for label, env in (("proxy", proxy_env), ("direct", direct_env)):
-                tag = f"bench-docker-{label}:{number}"
-                samples[f"build_{label}"].append(_timed([DOCKER_CLI, "build", "--no-cache", "-q", "-t", tag,
-                                                         str(context)], env))
-                _timed([DOCKER_CLI, "rmi", tag], env)
+        with running_dockerproxy(directory=workdir):
+            _measure(samples, runs=runs, builds=builds, network=network, context=context, direct_env=direct_env,
+                     proxy_env=proxy_env, progress=progress)
+    except RuntimeError as error:
+        raise BenchError(str(error)) from error
     finally:
-        os.killpg(proxy.pid, signal.SIGTERM)
-        proxy.wait(timeout=30)
-        log.close()
         sandbox.delete()
         shutil.rmtree(workdir, ignore_errors=True)
     result = {key: summarize(values) for key, values in samples.items()}
@@ -127,3 +94,33 @@ def bench_docker(*, runs: int = 20, builds: int = 5, registry_runs: int = 3,
         progress("push and pull through the token-authenticated registry and an unauthenticated one")
         result["registry"] = bench_registry(runs=registry_runs, progress=progress)
     return result
+
+
+def _measure(samples: dict[str, list[float]], *, runs: int, builds: int, network: str, context: Path,
+             direct_env: dict[str, str], proxy_env: dict[str, str], progress: Callable[[str], None]) -> None:
+    image = settings.SANDCLOUD["PYTHON_IMAGE"]
+    run = [DOCKER_CLI, "run", "--rm", image, "true"]
+    # What the proxy makes of that `docker run` (policy.container_create_check), given straight to the engine:
+    # separates the proxy's own cost from the cost of the hardening it adds (learner network, tmpfs, limits).
+    run_hardened = [DOCKER_CLI, "run", "--rm", "--read-only", "--user", f"{BENCH_UID}:20000", "--cap-drop", "ALL",
+                    "--security-opt", "no-new-privileges", "--network", network, "--dns", "127.0.0.1",
+                    "--sysctl", "net.ipv6.conf.all.disable_ipv6=1", "--tmpfs", "/tmp:size=32m",
+                    "--memory", "256m", "--memory-swap", "256m", "--pids-limit", "256", "--cpus", "0.5",
+                    "--shm-size", "32m", "--add-host", "aws.sandcloud.internal:host-gateway", image, "true"]
+    ps = [DOCKER_CLI, "ps"]
+    for label, env in (("proxy", proxy_env), ("direct", direct_env)):  # warm both paths once
+        _timed(run, env)
+        _timed(ps, env)
+    progress(f"docker run --rm and docker ps, {runs} of each through the proxy and directly")
+    for _ in range(runs):
+        for label, env in (("proxy", proxy_env), ("direct", direct_env)):
+            samples[f"run_{label}"].append(_timed(run, env) * 1000)
+            samples[f"ps_{label}"].append(_timed(ps, env) * 1000)
+        samples["run_direct_hardened"].append(_timed(run_hardened, direct_env) * 1000)
+    progress(f"docker build --no-cache of a small Dockerfile, {builds} times each way")
+    for number in range(builds):
+        for label, env in (("proxy", proxy_env), ("direct", direct_env)):
+            tag = f"bench-docker-{label}:{number}"
+            samples[f"build_{label}"].append(_timed([DOCKER_CLI, "build", "--no-cache", "-q", "-t", tag,
+                                                     str(context)], env))
+            _timed([DOCKER_CLI, "rmi", tag], env)

@@ -1,4 +1,4 @@
-"""The ECR app: serves its AWS API on the edge endpoint when SANDCLOUD_REGISTRY_ENABLED is set."""
+"""The ECR app: serves its AWS API on the edge endpoint unless SANDCLOUD_REGISTRY_ENABLED is switched off."""
 from django.apps import AppConfig
 
 

@@ -42,3 +42,25 @@ class ImageNotFound(AwsError):
                          f"The image with imageId {{imageDigest:'{digest or 'null'}', imageTag:'{tag or 'null'}'}} "
                          f"does not exist within the repository with name '{name}' in the registry with id "
                          f"'{registry_id}'")
+
+
+class LifecyclePolicyNotFound(AwsError):
+    def __init__(self, *, name: str, registry_id: str):
+        super().__init__("LifecyclePolicyNotFoundException",
+                         f"Lifecycle policy does not exist for the repository with name '{name}' in the registry "
+                         f"with id '{registry_id}'")
+
+
+class LifecyclePolicyPreviewNotFound(AwsError):
+    def __init__(self, *, name: str, registry_id: str):
+        super().__init__("LifecyclePolicyPreviewNotFoundException",
+                         f"There is no lifecycle policy preview for the repository with name '{name}' in the "
+                         f"registry with id '{registry_id}'")
+
+
+class InvalidLifecyclePolicy(InvalidParameter):
+    """A lifecycle policy AWS would refuse, in the words of its validator."""
+
+    def __init__(self, detail: str):
+        super().__init__(f"Invalid parameter at 'LifecyclePolicyText' failed to satisfy constraint: "
+                         f"'Lifecycle policy validation failure: {detail}'")

@@ -1,15 +1,20 @@
 """The registry's token service (distribution's token authentication): `docker login` and every push and pull ask
-here, with user `AWS` and an ECR authorization token as password, for a bearer token the registry trusts."""
+here, with user `AWS` and an ECR authorization token as password, for a bearer token the registry trusts; and the
+ECR console: a learner's repositories, and one repository's images, lifecycle policy and push commands."""
 from __future__ import annotations
 
 import base64
 import binascii
 import datetime as dt
 
-from django.http import HttpRequest, JsonResponse
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, JsonResponse
+from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from . import selectors, tokens
+from sandbox.awsapi.identity import aws_account_for
+
+from . import console, selectors, tokens
 
 
 def _unauthorized(message: str) -> JsonResponse:
@@ -55,3 +60,38 @@ def token(request: HttpRequest) -> JsonResponse:
     issued = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     return JsonResponse({"token": bearer, "access_token": bearer, "expires_in": tokens.BEARER_TOKEN_SECONDS,
                          "issued_at": issued})
+
+
+@login_required
+@require_GET
+def repository_list(request: HttpRequest):
+    account = aws_account_for(user=request.user)
+    repositories = list(selectors.repositories_for(account=account))
+    rows = [{"repository": each, "bytes": selectors.repository_bytes(repository=each),
+             "images": each.images.count()} for each in repositories]
+    return render(request, "registry/list.html", {
+        "rows": rows, "usage": console.usage_for(account=account), "account_id": account.account_id,
+        "commands": console.push_commands(repository=repositories[0] if repositories else None),
+    })
+
+
+@login_required
+@require_GET
+def repository_detail(request: HttpRequest, name: str):
+    """One of the viewer's own repositories; anyone else's (or none) is 404, so nobody learns another's names."""
+    account = aws_account_for(user=request.user)
+    repository = selectors.repository_for(account=account, name=name)
+    if repository is None:
+        raise Http404("No such repository.")
+    images = selectors.images_for(repository=repository)
+    expiring, policy_problem = console.preview_now(repository=repository, images=images)
+    expiring_rule = {each.image.digest: each.rule_priority for each in expiring}
+    for image in images:
+        image.expiring_rule = expiring_rule.get(image.digest)
+    tag = next((image.tag_names[0] for image in images if image.tag_names), "latest")
+    return render(request, "registry/detail.html", {
+        "repository": repository, "images": images, "bytes": selectors.repository_bytes(repository=repository),
+        "usage": console.usage_for(account=account), "commands": console.push_commands(repository=repository, tag=tag),
+        "policy": console.policy_pretty(repository.lifecycle_policy), "policy_problem": policy_problem,
+        "expiring": expiring, "expiries": selectors.expiries_for(repository=repository),
+    })

@@ -3,9 +3,7 @@ whose uid sockets the real docker CLI (Debian's, as in workstations) talks to.""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +13,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
 
-from config.processes import BASE_DIR, database_url
+from config.processes import running_dockerproxy
 from django.test import override_settings
 
 from sandbox.dockerproxy.volumes import volume_disk_remove
@@ -27,29 +25,12 @@ DOCKER_CLI = "/usr/bin/docker"  # Debian's docker.io CLI, the one the workstatio
 
 @contextmanager
 def running_proxy(directory: Path, env: dict[str, str] | None = None):
-    """A real `manage.py dockerproxy` serving the uid directories under `directory`, on the test database."""
-    log_path = directory / "proxy.log"
-    child_env = {**os.environ, "PYTHONUNBUFFERED": "1", "DATABASE_URL": database_url(), **(env or {})}
-    with open(log_path, "w") as log:
-        process = subprocess.Popen([sys.executable, "manage.py", "dockerproxy", "--dir", str(directory)],
-                                   cwd=BASE_DIR, env=child_env, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-    probe = directory / "uid-0" / "docker.sock"
-    (directory / "uid-0").mkdir(exist_ok=True)
-    deadline = time.monotonic() + 30
-    while not probe.exists():
-        assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
-        time.sleep(0.05)
-    try:
+    """A real `manage.py dockerproxy` serving the uid directories under `directory`, on the test database, with this
+    process's settings pointed at it."""
+    with running_dockerproxy(directory=directory, env=env):
         with override_settings(SANDCLOUD_DOCKER_PROXY={**django_settings.SANDCLOUD_DOCKER_PROXY,
                                                        "DIR": str(directory)}):
             yield directory
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=15)
-        for mountpoint in (directory / "volumes").glob("*"):
-            if os.path.ismount(mountpoint):
-                subprocess.run(["umount", "-l", str(mountpoint)], check=False)
 
 
 @pytest.fixture(scope="module")

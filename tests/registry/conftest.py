@@ -1,7 +1,9 @@
 """ECR fixtures: a real docker-registry trusting the live server's tokens, learners' accounts, and boto3 clients."""
 from __future__ import annotations
 
+import base64
 import io
+import os
 import shutil
 import tarfile
 
@@ -17,8 +19,9 @@ from sandbox.registry.api import EcrApi
 
 
 @pytest.fixture(scope="session")
-def registry(live_server, tmp_path_factory):
-    """docker-registry on a free loopback port, storing in a temporary directory, asking the live server for tokens."""
+def registry(django_db_setup, live_server, tmp_path_factory):
+    """The registry (front and docker-registry) on a free loopback port, storing in a temporary directory, asking the
+    live server for tokens and recording pushes in the test database (set up first, so it is the one it opens)."""
     directory = tmp_path_factory.mktemp("registry")
     with override_settings(SANDCLOUD_REGISTRY={**django_settings.SANDCLOUD_REGISTRY, "DIR": str(directory)}):
         with running_registry(token_url=live_server.url + "/registry/token", log_dir=directory) as process:
@@ -28,17 +31,15 @@ def registry(live_server, tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def registry_settings(request, settings):
-    """Points the site at the test registry (its port and key directory) for tests that use it, and serves the ECR
-    API, which the app registers only when SANDCLOUD_REGISTRY_ENABLED is set (it is off until ECR is whole)."""
-    served_before = "ecr" in providers.registered()
+    """Points the site at the test registry (its port and key directory) for tests that use it, and makes sure the
+    ECR API is served (a test may switch it off, as SANDCLOUD_REGISTRY_ENABLED=0 does)."""
     providers.provider_register("ecr", EcrApi)
     if "registry" in request.fixturenames:
         running = request.getfixturevalue("registry")
         settings.SANDCLOUD_REGISTRY = {**settings.SANDCLOUD_REGISTRY, "DIR": running["dir"],
                                        "PORT": running["process"].port}
     yield
-    if not served_before:
-        providers.provider_unregister("ecr")
+    providers.provider_register("ecr", EcrApi)
 
 
 @pytest.fixture
@@ -98,6 +99,52 @@ def tiny_image(docker_client):
         for other in also:
             docker_client.api.tag(reference, repository, other)
             made.append(f"{repository}:{other}")
+        return reference
+
+    yield make
+    for reference in made:
+        try:
+            docker_client.images.remove(reference, force=True)
+        except docker.errors.ImageNotFound:
+            pass
+
+
+def password_of(ecr) -> str:
+    (data,) = ecr.get_authorization_token()["authorizationData"]
+    return base64.b64decode(data["authorizationToken"]).decode().partition(":")[2]
+
+
+def push(docker_client, reference: str, password: str, on_message=None) -> str | None:
+    """Pushes as `docker push` does; the engine's error message, or None when the push succeeded. `on_message` sees
+    each progress message as it comes."""
+    repository, _, tag = reference.rpartition(":")
+    for message in docker_client.api.push(repository, tag=tag, stream=True, decode=True,
+                                          auth_config={"username": "AWS", "password": password}):
+        if on_message is not None:
+            on_message(message)
+        if "error" in message:
+            return message["error"]
+    return None
+
+
+@pytest.fixture
+def layered_image(docker_client):
+    """make(reference, layers=3, mb=4) → an image of `layers` layers of random bytes (built FROM scratch, nothing
+    pulled), so a push takes a while and uploads several blobs; removed afterwards."""
+    made: list[str] = []
+
+    def make(reference: str, layers: int = 3, mb: float = 4) -> str:
+        buffer = io.BytesIO()
+        dockerfile = "FROM scratch\n" + "".join(f"COPY part{i} /part{i}\n" for i in range(layers))
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            for name, content in [("Dockerfile", dockerfile.encode()),
+                                  *((f"part{i}", os.urandom(int(mb * 1024 * 1024))) for i in range(layers))]:
+                info = tarfile.TarInfo(name)
+                info.size = len(content)
+                archive.addfile(info, io.BytesIO(content))
+        buffer.seek(0)
+        docker_client.images.build(fileobj=buffer, custom_context=True, tag=reference, rm=True)
+        made.append(reference)
         return reference
 
     yield make

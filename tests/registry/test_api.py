@@ -136,10 +136,10 @@ def test_another_accounts_registry_id_is_refused(ecr, other_account):
     assert "is not authorized to perform: ecr:DescribeRepositories" in message
 
 
-def test_ecr_is_not_served_until_it_is_enabled(ecr):
+def test_ecr_is_not_served_when_it_is_switched_off(ecr):
     from sandbox.awsapi import providers
 
-    providers.provider_unregister("ecr")  # as the app leaves it when SANDCLOUD_REGISTRY_ENABLED is off
+    providers.provider_unregister("ecr")  # as the app leaves it with SANDCLOUD_REGISTRY_ENABLED=0
 
     code, message = raised(ecr.describe_repositories)
 

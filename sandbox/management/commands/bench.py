@@ -7,8 +7,10 @@ from cohorts.benchmarks import bench_dashboard
 from sandbox.benchmarks import BenchError
 from sandbox.benchmarks.density import bench_density
 from sandbox.benchmarks.sandbox import bench_sandbox
+from sandbox.dockerproxy.benchmarks import bench_docker
 from sandbox.engine.docker import EngineError
 from sandbox.functions.benchmarks import bench_functions
+from sandbox.registry.benchmarks import bench_registry
 
 
 class Command(BaseCommand):
@@ -48,6 +50,16 @@ class Command(BaseCommand):
         functions.add_argument("--clients", type=int, default=10, help="concurrent clients in the throughput run")
         functions.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
+        docker = sub.add_parser("docker", help="the learner's docker CLI through the proxy vs straight at the engine")
+        docker.add_argument("--runs", type=int, default=20, help="docker run --rm and docker ps, each way")
+        docker.add_argument("--builds", type=int, default=5, help="small builds without cache, each way")
+        docker.add_argument("--registry-runs", type=int, default=3, help="pushes and pulls (0: skip the registry)")
+        docker.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+        registry = sub.add_parser("registry", help="ECR push/pull MB/s through the front vs a bare docker-registry")
+        registry.add_argument("--runs", type=int, default=3, help="pushes and pulls of the image to each registry")
+        registry.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
     def handle(self, *args, action, **options):
         progress = (lambda line: self.stderr.write(line)) if options["verbosity"] >= 1 else (lambda line: None)
         try:
@@ -58,6 +70,11 @@ class Command(BaseCommand):
             elif action == "functions":
                 result = bench_functions(runs=options["runs"], rps_seconds=options["seconds"],
                                          clients=options["clients"], progress=progress)
+            elif action == "docker":
+                result = bench_docker(runs=options["runs"], builds=options["builds"],
+                                      registry_runs=options["registry_runs"], progress=progress)
+            elif action == "registry":
+                result = bench_registry(runs=options["runs"], progress=progress)
             elif action == "dashboard":
                 result = bench_dashboard(learners=options["learners"], labs=options["labs"], steps=options["steps"],
                                          reads=options["reads"], progress=progress)

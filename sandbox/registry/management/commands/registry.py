@@ -1,17 +1,18 @@
-"""`manage.py registry`: runs ECR's registry (docker-registry) in the foreground on SANDCLOUD_REGISTRY_PORT."""
+"""`manage.py registry`: runs ECR's registry in the foreground: docker-registry on an internal loopback port behind
+the front (sandbox/registry/front.py) on SANDCLOUD_REGISTRY_PORT, for a process manager to run."""
 from __future__ import annotations
 
-import os
+import asyncio
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from sandbox.registry.server import registry_command, registry_config_write
+from sandbox.registry.server import registry_serve
 
 
 class Command(BaseCommand):
     help = ("Writes the registry's config (token authentication against this site's /registry/token, storage under "
-            "SANDCLOUD_REGISTRY_DIR) and replaces this process with docker-registry, for a process manager to run.")
+            "SANDCLOUD_REGISTRY_DIR), runs docker-registry on a free loopback port and the front on --port.")
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=settings.SANDCLOUD_REGISTRY["PORT"])
@@ -19,7 +20,7 @@ class Command(BaseCommand):
                             help="the realm clients are sent to for bearer tokens (this site's /registry/token)")
 
     def handle(self, *args, port: int, token_url: str, **options):
-        config_path = registry_config_write(port=port, token_url=token_url)
-        command = registry_command(config_path=config_path)
-        self.stderr.write(f"registry on 127.0.0.1:{port}, tokens from {token_url}, config {config_path}")
-        os.execv(command[0], command)  # signals from the process manager reach the registry itself
+        def ready(internal: int) -> None:
+            self.stderr.write(f"registry on 127.0.0.1:{port} (docker-registry on 127.0.0.1:{internal}), "
+                              f"tokens from {token_url}")
+        asyncio.run(registry_serve(port=port, token_url=token_url, ready=ready))
