@@ -69,7 +69,7 @@ def bench_docker(*, runs: int = 20, builds: int = 5, registry_runs: int = 3,
     for name, text in BUILD_FILES.items():
         (context / name).write_text(text)
     samples: dict[str, list[float]] = {k: [] for k in ("run_proxy", "run_direct", "run_direct_hardened",
-                                                       "ps_proxy", "ps_direct",
+                                                       "ps_proxy", "ps_direct", "ps_during_build",
                                                        "build_proxy", "build_direct")}
     try:
         with running_dockerproxy(directory=workdir):
@@ -117,6 +117,7 @@ def _measure(samples: dict[str, list[float]], *, runs: int, builds: int, network
             samples[f"run_{label}"].append(_timed(run, env) * 1000)
             samples[f"ps_{label}"].append(_timed(ps, env) * 1000)
         samples["run_direct_hardened"].append(_timed(run_hardened, direct_env) * 1000)
+    _measure_contention(samples, runs=runs, context=context, proxy_env=proxy_env, progress=progress)
     progress(f"docker build --no-cache of a small Dockerfile, {builds} times each way")
     for number in range(builds):
         for label, env in (("proxy", proxy_env), ("direct", direct_env)):
@@ -124,3 +125,23 @@ def _measure(samples: dict[str, list[float]], *, runs: int, builds: int, network
             samples[f"build_{label}"].append(_timed([DOCKER_CLI, "build", "--no-cache", "-q", "-t", tag,
                                                      str(context)], env))
             _timed([DOCKER_CLI, "rmi", tag], env)
+
+
+def _measure_contention(samples: dict[str, list[float]], *, runs: int, context: Path, proxy_env: dict[str, str],
+                        progress: Callable[[str], None]) -> None:
+    """`docker ps` through the proxy while a CPU-bound build runs for the same learner on the same engine: builds are
+    capped at the learner's CPU share, so everyone else's commands keep their pace."""
+    heavy = context.parent / "heavy"
+    heavy.mkdir()
+    (heavy / "Dockerfile").write_text("FROM sandcloud/python:3.11\n"
+                                      "RUN python3 -c \"print(sum(i * i for i in range(60_000_000)))\"\n")
+    progress("docker ps while a CPU-bound build runs")
+    builder = subprocess.Popen([DOCKER_CLI, "build", "--no-cache", "-q", "-t", "bench-docker-heavy:1", str(heavy)],
+                               env=proxy_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(2)  # into the RUN step
+        while builder.poll() is None and len(samples["ps_during_build"]) < runs:
+            samples["ps_during_build"].append(_timed([DOCKER_CLI, "ps"], proxy_env) * 1000)
+    finally:
+        builder.wait(timeout=600)
+        subprocess.run([DOCKER_CLI, "rmi", "bench-docker-heavy:1"], env=proxy_env, capture_output=True, timeout=60)
