@@ -54,6 +54,18 @@ def _wait_for_worker(process: subprocess.Popen, name: str, timeout: float) -> No
     raise RuntimeError(f"the Celery worker did not answer within {timeout:.0f} s")
 
 
+def _group_stop(process: subprocess.Popen, *, timeout: float) -> None:
+    """SIGTERM to a child started in its own session and everything it started, SIGKILL if it outlives `timeout`."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 def database_url() -> str:
     """The URL of the database this process uses right now (the test database inside tests)."""
     from django.db import connection
@@ -205,13 +217,8 @@ def running_edge(*, env: dict[str, str] | None = None, log_dir: Path | None = No
             return
         raise RuntimeError(f"no free port for an AWS edge listener on {address} between {first} and {last}")
     finally:
-        if edge is not None and edge.poll() is None:
-            os.killpg(edge.pid, signal.SIGTERM)
-            try:
-                edge.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(edge.pid, signal.SIGKILL)
-                edge.wait()
+        if edge is not None:
+            _group_stop(edge, timeout=15)
 
 
 @dataclass(frozen=True)
@@ -247,13 +254,7 @@ def running_registry(*, token_url: str, port: int | None = None, log_dir: Path |
         _wait_for_port(port, process, timeout=timeout)
         yield RegistryProcess(port=port, log_path=log_path)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        _group_stop(process, timeout=20)
 
 
 @contextmanager
@@ -279,13 +280,7 @@ def running_dockerproxy(*, directory: Path, env: dict[str, str] | None = None, l
             time.sleep(0.05)
         yield directory
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        _group_stop(process, timeout=15)
         for mountpoint in (directory / "volumes").glob("*"):
             if os.path.ismount(mountpoint):
                 subprocess.run(["umount", "-l", str(mountpoint)], check=False)
