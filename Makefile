@@ -22,7 +22,7 @@ system:
 	@bash ops/system-deps.sh
 
 deps: system $(VENV)/.installed node_modules/.installed
-	@test -f static/build/codemirror.js || npm run build --silent
+	@test -f static/build/@codemirror/legacy-modes/mode/dockerfile.js || npm run build --silent
 
 services: deps
 	@bash ops/services.sh >/dev/null
