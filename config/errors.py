@@ -43,4 +43,10 @@ def csrf_failure(request, reason=""):
 
         return api_refusal(403, "The request carries no valid CSRF token. Send the csrftoken cookie's value in an "
                                 "X-CSRFToken header, from a page of this site.")
+    if "/files/" in request.path and request.path.startswith("/sandboxes/"):
+        from django.http import JsonResponse
+
+        # The editor shows this sentence as it is; a page left open past a sign-out or a restart meets it.
+        return JsonResponse({"error": "Your session's security token is out of date: reload the page, then try "
+                                      "again."}, status=403)
     return csrf.csrf_failure(request, reason=reason)

@@ -26,6 +26,7 @@ urlpatterns = [
     # ECR's registry asks here for the bearer tokens it trusts (distribution's token authentication).
     path("registry/", include("sandbox.registry.urls")),
     path("", front.home, name="home"),
+    path("", include("sandbox.files.urls")),
     path("", include("sandbox.urls")),
 ]
 

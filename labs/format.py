@@ -10,6 +10,7 @@ from typing import Callable
 
 import yaml
 
+from sandbox.files.paths import PathRefused, home_parts
 from sandbox.policy import PolicyError, check_capabilities
 
 CONTENT_DIR = Path(__file__).resolve().parent / "content"
@@ -24,7 +25,7 @@ LAB_FIELDS = {"title", "summary", "lesson", "difficulty", "estimated_minutes", "
 LAB_REQUIRED = {"title", "summary", "difficulty", "estimated_minutes", "environment", "steps"}
 ENVIRONMENT_FIELDS = {"image", "runtime", "cpus", "memory_mb", "pids", "capabilities", "time_limit_minutes"}
 SCORING_FIELDS = {"max_attempts", "penalty_per_failed_attempt", "hint_cost"}
-STEP_FIELDS = {"slug", "title", "instructions", "setup", "check", "hints", "solution", "points"}
+STEP_FIELDS = {"slug", "title", "instructions", "setup", "check", "hints", "solution", "points", "open"}
 STEP_REQUIRED = {"slug", "title", "instructions", "solution", "points"}
 CHECK_FIELDS = {"script", "python", "timeout"}
 
@@ -77,6 +78,7 @@ class StepSpec:
     hints: tuple[str, ...]
     solution: str
     points: int
+    open_file: str = ""  # a file under the learner's home the editor opens when the step starts
 
 
 @dataclass(frozen=True)
@@ -267,11 +269,19 @@ class _Reader:
         if not isinstance(hints, list) or not all(isinstance(h, str) and h.strip() for h in hints):
             self.error(self.lines.of(*path, "hints"), "hints must be a list of non-empty texts")
             hints = []
+        open_file = self.text_field(data, path, "open")
+        if open_file:
+            try:
+                open_file = "/".join(home_parts(open_file))
+            except PathRefused as refusal:
+                self.error(self.lines.of(*path, "open"), f"open: {refusal}")
+            if not open_file:
+                self.error(self.lines.of(*path, "open"), "open: name a file in the learner's home, e.g. answers/a.txt")
         return StepSpec(
             slug=slug, title=self.text_field(data, path, "title"), instructions_file=instructions_file,
             instructions=instructions, setup=self.text_field(data, path, "setup"), check=self.check(data, path, what),
             hints=tuple(hints), solution=self.text_field(data, path, "solution"),
-            points=self.int_field(data, path, "points", 0) or 0,
+            points=self.int_field(data, path, "points", 0) or 0, open_file=open_file,
         )
 
     def check(self, data: dict, step_path: tuple, what: str) -> Check:

@@ -60,6 +60,8 @@ class LabStep(models.Model):
     hints = models.JSONField(default=list, blank=True)
     solution_script = models.TextField()
     points = models.PositiveIntegerField(default=0)
+    open_file = models.CharField(max_length=1024, blank=True,
+                                 help_text="A file under the learner's home the editor opens when the step starts.")
     # A step removed from lab.yaml after learners attempted it is retired rather than deleted.
     is_active = models.BooleanField(default=True)
 

@@ -101,6 +101,7 @@ def _lab_save(spec: LabSpec) -> Lab:
             "position": position, "title": step.title, "instructions_html": instructions_html(step.instructions),
             "setup_script": step.setup, "check_script": step.check.script, "check_python": step.check.python,
             "check_timeout": step.check.timeout, "hints": list(step.hints), "solution_script": step.solution,
+            "open_file": step.open_file,
             "points": step.points, "is_active": True,
         })
         kept.append(step.slug)

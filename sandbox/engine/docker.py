@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import struct
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -76,6 +77,14 @@ class ContainerState:
 
 
 @dataclass
+class ExecResult:
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+    truncated: bool = False
+
+
+@dataclass
 class TerminalStream:
     exec_id: str
     sock: socket.socket
@@ -89,6 +98,31 @@ def _translate(error: Exception) -> EngineError:
     if isinstance(error, APIError):
         return EngineError(f"The container engine refused the request: {error.explanation or error}")
     return EngineUnavailable(str(error))
+
+
+def _read_frames(sock: socket.socket, streams: dict[int, bytearray], max_output: int) -> bool:
+    """Reads a non-TTY exec's multiplexed frames (an 8-byte header: stream, 3 zero bytes, big-endian length) into
+    `streams` until the end, or until `max_output` bytes; answers whether output was cut off."""
+    buffer = bytearray()
+    total = 0
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return False
+        buffer += chunk
+        while len(buffer) >= 8:
+            kind, size = struct.unpack(">BxxxL", buffer[:8])
+            if len(buffer) < 8 + size:
+                break
+            payload = buffer[8:8 + size]
+            del buffer[:8 + size]
+            total += len(payload)
+            if total > max_output:
+                return True
+            if kind in streams:
+                streams[kind] += payload
+        if len(buffer) > max_output + 8:
+            return True
 
 
 class DockerEngine:
@@ -433,6 +467,40 @@ class DockerEngine:
         if truncated:
             output += f"\n[output cut off after {max_output // 1024} KB]\n"
         return exit_code, output
+
+    def exec_with_input(self, container: str, command: list[str], *, user: str, stdin: bytes, timeout: int = 10,
+                        max_output: int = MAX_EXEC_OUTPUT) -> ExecResult:
+        """Runs a command with `stdin` as its standard input (closed after it), keeping stdout and stderr apart.
+
+        The command is killed after `timeout` seconds (coreutils' timeout inside), and output beyond `max_output` bytes
+        is not read, so a command that floods or hangs costs this process a bounded buffer and a bounded wait.
+        """
+        wrapped = ["timeout", "--kill-after=2", str(timeout), *command]
+        try:
+            created = self.api.exec_create(container, wrapped, stdin=True, user=user, workdir="/home/learner")
+            response = self.api.exec_start(created["Id"], socket=True)
+        except (APIError, requests.exceptions.RequestException) as error:
+            raise _translate(error) from error
+        sock = response._sock  # the hijacked connection: stdin one way, multiplexed stdout/stderr frames the other
+        streams = {1: bytearray(), 2: bytearray()}
+        truncated = False
+        try:
+            sock.settimeout(timeout + 5)
+            try:
+                sock.sendall(stdin)
+                sock.shutdown(socket.SHUT_WR)  # the engine closes the command's stdin on our half-close
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the command ended without reading it all; its output and exit code say why
+            truncated = _read_frames(sock, streams, max_output)
+        except OSError as error:
+            raise EngineUnavailable(f"exec in {container} did not answer: {error}") from error
+        finally:
+            sock.close()
+        try:
+            exit_code = self._exec_exit_code(created["Id"], wait=5)
+        except (APIError, requests.exceptions.RequestException) as error:
+            raise _translate(error) from error
+        return ExecResult(exit_code=exit_code, stdout=bytes(streams[1]), stderr=bytes(streams[2]), truncated=truncated)
 
     def _exec_exit_code(self, exec_id: str, *, wait: float) -> int:
         deadline = time.monotonic() + wait

@@ -27,8 +27,23 @@ def test_the_practice_lab_reads_cleanly(tmp_path):
 def test_an_unknown_field_is_reported_on_its_line(tmp_path):
     text = PRACTICE_LAB.replace("    points: 5\n", "    points: 5\n    colour: blue\n")
     assert _errors(tmp_path, text) == [
-        "36: unknown field 'colour' in step 2 (expected one of: check, hints, instructions, points, setup, slug, "
-        "solution, title)"]
+        "36: unknown field 'colour' in step 2 (expected one of: check, hints, instructions, open, points, setup, "
+        "slug, solution, title)"]
+
+
+def test_a_step_names_a_file_for_the_editor_to_open_under_the_home_directory(tmp_path):
+    text = PRACTICE_LAB.replace("    points: 5\n", "    points: 5\n    open: ~/answers//second.txt\n")
+    folder = lab_folder_write(tmp_path, "practice", text)
+    lab, errors = lab_read(folder)
+    assert errors == [] and lab.steps[1].open_file == "answers/second.txt" and lab.steps[0].open_file == ""
+
+
+@pytest.mark.parametrize("path, words", [("../etc/passwd", "lead outside"), ("/etc/passwd", "outside it"),
+                                         ("~/", "name a file")])
+def test_a_file_to_open_outside_the_home_directory_is_reported(tmp_path, path, words):
+    text = PRACTICE_LAB.replace("    points: 5\n", f"    points: 5\n    open: {path}\n")
+    errors = _errors(tmp_path, text)
+    assert len(errors) == 1 and errors[0].startswith("36: open:") and words in errors[0]
 
 
 def test_a_step_without_a_solution_is_reported_at_the_step(tmp_path):
