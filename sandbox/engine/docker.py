@@ -503,12 +503,16 @@ class DockerEngine:
         return ExecResult(exit_code=exit_code, stdout=bytes(streams[1]), stderr=bytes(streams[2]), truncated=truncated)
 
     def _exec_exit_code(self, exec_id: str, *, wait: float) -> int:
+        # The stream ends a moment before the engine marks the exec finished: short sleeps first, so a quick command
+        # is not charged a whole 50 ms for that moment.
         deadline = time.monotonic() + wait
+        pause = 0.002
         while True:
             state = self.api.exec_inspect(exec_id)
             if not state.get("Running") or time.monotonic() > deadline:
                 return state.get("ExitCode") if state.get("ExitCode") is not None else -1
-            time.sleep(0.05)
+            time.sleep(pause)
+            pause = min(0.05, pause * 2)
 
     def open_terminal(self, container: str, command: list[str], *, user: str) -> TerminalStream:
         """A docker exec with a TTY, returned as its raw socket so the caller can drive it without threads."""

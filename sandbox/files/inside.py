@@ -9,8 +9,6 @@ without following a symbolic link (O_NOFOLLOW at each step), so no path and no l
 import errno
 import json
 import os
-import secrets
-import shutil
 import stat
 import sys
 
@@ -170,7 +168,7 @@ def op_read(request, parts, body):
 
 def write_into(fd, name, parts, body, *, mode):
     """Writes `body` to a new file beside `name` and renames it over `name`, so a full disk leaves the old file whole."""
-    temporary = f".{name[:200]}.sandcloud-{secrets.token_hex(4)}"
+    temporary = f".{name[:200]}.sandcloud-{os.urandom(4).hex()}"
     out = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode, dir_fd=fd)
     try:
         try:
@@ -285,6 +283,8 @@ def op_delete(request, parts, body):
         except FileNotFoundError:
             raise Refused("missing", f"{shown(parts)} does not exist.")
         if stat.S_ISDIR(info.st_mode):
+            import shutil  # only here: every other operation starts faster without it
+
             shutil.rmtree(name, dir_fd=fd)  # descriptor-based: a link inside is removed, never followed
         else:
             os.unlink(name, dir_fd=fd)

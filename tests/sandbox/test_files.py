@@ -296,3 +296,13 @@ def test_an_upload_over_the_limit_is_refused_before_it_is_read(client, sandbox, 
 
     assert response.status_code == 413 and "1 MB" in response.json()["error"]
     assert shell(sandbox, "ls ~") == ""
+
+
+def test_the_files_benchmark_measures_every_operation(transactional_db, docker_engine):
+    from sandbox.files.benchmarks import bench_files
+
+    result = bench_files(runs=1)
+
+    assert all(result[name]["n"] == 1 and result[name]["p50"] > 0 for name in ("list_ms", "open_ms", "save_ms",
+                                                                                 "open_1mb_ms", "save_1mb_ms"))
+    assert set(result["targets"]) == {"open_ms", "save_ms", "list_ms"}

@@ -9,6 +9,7 @@ from sandbox.benchmarks.density import bench_density
 from sandbox.benchmarks.sandbox import bench_sandbox
 from sandbox.dockerproxy.benchmarks import bench_docker
 from sandbox.engine.docker import EngineError
+from sandbox.files.benchmarks import bench_files
 from sandbox.functions.benchmarks import bench_functions
 from sandbox.registry.benchmarks import bench_registry
 
@@ -56,6 +57,10 @@ class Command(BaseCommand):
         docker.add_argument("--registry-runs", type=int, default=3, help="pushes and pulls (0: skip the registry)")
         docker.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
+        files = sub.add_parser("files", help="the editor: list a folder, open and save a file, in a running sandbox")
+        files.add_argument("--runs", type=int, default=30, help="timed runs of each operation")
+        files.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
         registry = sub.add_parser("registry", help="ECR push/pull MB/s through the front vs a bare docker-registry")
         registry.add_argument("--runs", type=int, default=3, help="pushes and pulls of the image to each registry")
         registry.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
@@ -73,6 +78,8 @@ class Command(BaseCommand):
             elif action == "docker":
                 result = bench_docker(runs=options["runs"], builds=options["builds"],
                                       registry_runs=options["registry_runs"], progress=progress)
+            elif action == "files":
+                result = bench_files(runs=options["runs"], progress=progress)
             elif action == "registry":
                 result = bench_registry(runs=options["runs"], progress=progress)
             elif action == "dashboard":
