@@ -126,6 +126,11 @@ TEMPLATES = [
 ]
 
 INSTANCE = os.environ.get("SANDCLOUD_INSTANCE", "default")
+# Each process of a parallel test run (pytest-xdist's workers, ops/test.sh) is an install of its own: its containers,
+# queues, channels, database file and Docker proxy directory are never another worker's. What a worker starts
+# (daphne, a Celery worker, the registry, the edge) inherits the variable and so lands in the same namespace.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    INSTANCE = f"{INSTANCE}-{os.environ['PYTEST_XDIST_WORKER']}"
 # Each instance has a database file of its own, so two installs sharing a machine never see each other's rows.
 _SQLITE_NAME = "sandcloud.sqlite3" if INSTANCE == "default" else f"sandcloud-{INSTANCE}.sqlite3"
 DATABASES = {

@@ -27,13 +27,34 @@ if [ "${1:-}" = "--postgres" ]; then
   echo "==> running the suite on PostgreSQL $version"
 fi
 
+# Most of the suite's time goes on waiting for Docker, servers and Chromium, not on the CPU, so pytest-xdist runs it in
+# a few processes at once (SANDCLOUD_TEST_PROCESSES), each an instance of its own: test$$-gw0, ... (config/settings.py).
+# Whole files go to one process, since their module fixtures start real servers, and in pytest-django's order, which
+# puts the quick tests without a database last (xdist would otherwise start the files with the most tests first and
+# leave the long, few-test ones such as the browser journeys for the end). Tests that measure the machine are marked
+# run_alone (tests/conftest.py) and run afterwards, by themselves.
+processes="${SANDCLOUD_TEST_PROCESSES:-3}"
 status=0
 python manage.py labs validate || status=$?
-[ "$status" = 0 ] && { pytest "$@" || status=$?; }
-# Whatever a failing test left behind goes with this run's namespace.
-docker ps -aq --filter "label=sandcloud.instance=$SANDCLOUD_INSTANCE" | xargs -r docker rm -f >/dev/null 2>&1 || true
-docker ps -aq --filter "label=sandcloud.test=$SANDCLOUD_INSTANCE" | xargs -r docker rm -f >/dev/null 2>&1 || true
-for label in "sandcloud.instance=$SANDCLOUD_INSTANCE" "sandcloud.test=$SANDCLOUD_INSTANCE"; do
-  docker network ls -q --filter "label=$label" | xargs -r docker network rm >/dev/null 2>&1 || true
-done
+if [ "$status" = 0 ]; then
+  parallel=0 alone=0
+  # After "$@", so that each phase keeps its part whatever the arguments (call pytest directly to choose with -m).
+  pytest "$@" -n "$processes" --dist loadfile --no-loadscope-reorder -m "not run_alone" || parallel=$?
+  pytest "$@" -n 0 -m run_alone || alone=$?
+  # 5 is pytest's "no tests collected": expected of one phase (a selection need not hold a run_alone test), not both.
+  if [ "$parallel" = 5 ] && [ "$alone" = 5 ]; then status=5
+  elif [ "$parallel" != 0 ] && [ "$parallel" != 5 ]; then status=$parallel
+  elif [ "$alone" != 5 ]; then status=$alone
+  fi
+fi
+# Whatever a failing test left behind goes with this run's namespaces: test$$ and its workers' test$$-gw0, ...
+leftovers() {  # leftovers container ls -a | leftovers network ls: the ids of this run's objects, by either label
+  local label
+  for label in sandcloud.instance sandcloud.test; do
+    docker "$@" --filter "label=$label" --format "{{.ID}} {{.Label \"$label\"}}" 2>/dev/null \
+      | awk -v run="$SANDCLOUD_INSTANCE" '$2 == run || index($2, run "-") == 1 { print $1 }'
+  done
+}
+leftovers container ls -a | xargs -r docker rm -f >/dev/null 2>&1 || true
+leftovers network ls | xargs -r docker network rm >/dev/null 2>&1 || true
 exit $status

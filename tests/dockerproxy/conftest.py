@@ -16,6 +16,7 @@ from django.utils import timezone
 from config.processes import running_dockerproxy
 from django.test import override_settings
 
+from sandbox.dockerproxy.names import Namespace
 from sandbox.dockerproxy.volumes import volume_disk_remove
 from sandbox.models import Sandbox
 from sandbox.services import learner_network_ensure
@@ -47,9 +48,11 @@ def _remove_learner_objects():
     for container in client.containers.list(all=True, filters={"label": "sandcloud.kind=learner-container"}):
         if container.labels.get("sandcloud.instance") == instance:
             container.remove(force=True)
+    # The proxy's own prefix (letters and digits of the instance only: a parallel run's test123-gw0 is lrn-test123gw0-).
+    prefix = Namespace(instance=instance, owner="").tag
     for image in client.images.list():
         for tag in image.tags:
-            if tag.startswith(f"lrn-{instance.lower()}-"):
+            if tag.startswith(prefix):
                 client.images.remove(tag, force=True)
     for volume in client.volumes.list(filters={"label": f"sandcloud.instance={instance}"}):
         volume.remove(force=True)
