@@ -22,6 +22,7 @@ from .recording import recording_start
 from .selectors import can_watch
 from .services import sandbox_touch
 from .states import FINAL, State
+from .terminals import OWNER_TMUX, terminal_close, terminal_take
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,6 @@ CLOSE_NOT_RUNNING = 4409
 TOUCH_EVERY_SECONDS = 30
 OUTPUT_BYTES_PER_SECOND = 2 * 1024 * 1024
 # The owner gets (or re-attaches to) the shell; a watcher attaches read-only, and the consumer drops their input too.
-OWNER_TMUX = ["tmux", "-u", "new-session", "-A", "-s", "main"]
 WATCHER_TMUX = ["tmux", "-u", "attach-session", "-r", "-f", "ignore-size", "-t", "main"]
 LOG_BUFFER_LINES = 1000
 LOG_BUFFER_CHARACTERS = 1024 * 1024
@@ -92,8 +92,10 @@ class TerminalConsumer(SandboxAccessMixin, AsyncWebsocketConsumer):
             await self.close(code=CLOSE_NOT_RUNNING)
             return
         command = WATCHER_TMUX if self.read_only else OWNER_TMUX
+        # A warm claim served by this process has already started the owner's attach (sandbox/terminals.py).
+        self.stream = None if self.read_only else terminal_take(sandbox_id=self.sandbox.pk)
         try:
-            self.stream = await asyncio.to_thread(
+            self.stream = self.stream or await asyncio.to_thread(
                 engine().open_terminal, self.sandbox.container_id, command, user=f"{self.sandbox.uid}:{LEARNER_GID}")
         except EngineError as error:
             await self._notice("error", str(error))
@@ -175,7 +177,7 @@ class TerminalConsumer(SandboxAccessMixin, AsyncWebsocketConsumer):
         if self.pump is not None:
             self.pump.cancel()
         if self.stream is not None:
-            self.stream.sock.close()
+            terminal_close(self.stream)
         if self.recorder is not None:
             await sync_to_async(self.recorder.close)()
             self.recorder = None
