@@ -8,6 +8,7 @@ import logging
 import time
 
 from asgiref.sync import sync_to_async
+from autobahn.exception import Disconnected
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -175,7 +176,10 @@ class TerminalConsumer(SandboxAccessMixin, AsyncWebsocketConsumer):
     async def disconnect(self, code):
         self.release_socket()
         if self.pump is not None:
+            # Wait for the cancelled read to leave the event loop before closing its socket: a closed descriptor's
+            # number is soon reused (e.g. by a Redis connection), which the loop's stale reader would then break.
             self.pump.cancel()
+            await asyncio.gather(self.pump, return_exceptions=True)
         if self.stream is not None:
             terminal_close(self.stream)
         if self.recorder is not None:
@@ -243,10 +247,13 @@ class SandboxStreamConsumer(SandboxAccessMixin, AsyncWebsocketConsumer):
         await self.accept()
         self.buffer = LogBuffer(capacity=LOG_BUFFER_LINES)
         self.sender = asyncio.create_task(self._send_logs())
-        for event in await asyncio.to_thread(events_recent, sandbox_id=self.sandbox.pk):
-            await self._send_json({"type": "event", "replay": True, **event})
-        await self._send_json({"type": "state", "state": self.sandbox.state,
-                               "label": self.sandbox.get_state_display(), "reason": self.sandbox.failure_reason})
+        try:
+            for event in await asyncio.to_thread(events_recent, sandbox_id=self.sandbox.pk):
+                await self._send_json({"type": "event", "replay": True, **event})
+            await self._send_json({"type": "state", "state": self.sandbox.state,
+                                   "label": self.sandbox.get_state_display(), "reason": self.sandbox.failure_reason})
+        except Disconnected:
+            return  # the browser left during the replay; disconnect() cleans up
         if self.sandbox.state == State.RUNNING:
             await self._start_logs()
 

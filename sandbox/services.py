@@ -26,7 +26,8 @@ from .events import event_publish, redis_client
 from .recording import recordings_expire
 from .models import Runtime, Sandbox, WarmContainer
 from .pools.profiles import profile_of
-from .pools.services import _pool_network, pool_claim, pools_drain, pools_tend
+from .pools.services import (_pool_network, pool_claim, pools_drain, pools_pass_queue, pools_pass_started,
+                             pools_tend)
 from .pools.services import warm_containers as _warm_containers
 from .policy import (KIND_LABEL, KIND_SANDBOX, ContainerSpec, Limits, PolicyError, Quota, check_capabilities,
                      container_name, labels_for, memory_budget_mb, learner_network_name, quota_refusal,
@@ -229,7 +230,7 @@ def _sandbox_create(fields: dict, *, pick_uid: bool) -> Sandbox:
 
 
 def _after_warm_claim(sandbox_id: int) -> None:
-    from .tasks import sandbox_attach_task, warm_pool_fill_task
+    from .tasks import sandbox_attach_task
 
     event_publish(sandbox_id=sandbox_id, state=State.RUNNING, message="Claimed a ready workstation from the warm pool")
     # Off the critical path: the learner's first terminal attach should not compete with these for the CPU.
@@ -237,7 +238,7 @@ def _after_warm_claim(sandbox_id: int) -> None:
     # error page. The reconciler finishes an attach that never ran, and beat refills the pool.
     try:
         sandbox_attach_task.apply_async((sandbox_id,), countdown=1)
-        warm_pool_fill_task.apply_async(countdown=2)
+        pools_pass_queue(countdown=2)
     except (KombuOperationalError, OSError) as error:
         log.warning("could not queue the follow-ups of warm claim %s (the reaper will attach it): %s", sandbox_id, error)
 
@@ -401,8 +402,17 @@ def _aws_profile_write(sandbox: Sandbox, *, container_id: str) -> None:
 # --- warm pool ------------------------------------------------------------------------------------------------------
 
 def warm_pool_fill() -> int:
-    """One pass over the warm pools (sandbox/pools): returns how many containers it started."""
-    return pools_tend().started_total
+    """One pass over the warm pools (sandbox/pools): returns how many containers it started. A class session's pool
+    that is still behind after a pass that made progress gets the next pass in a couple of seconds rather than at the
+    next beat, so a big class fills within its lead time (a pass starts at most WARM_POOL_BATCH containers)."""
+    pools_pass_started()
+    report = pools_tend()
+    if report.behind and report.started_total:
+        try:
+            pools_pass_queue(countdown=2)
+        except (KombuOperationalError, OSError) as error:
+            log.warning("could not queue the next warm pool pass (beat will run it): %s", error)
+    return report.started_total
 
 
 def warm_pool_drain() -> int:

@@ -18,6 +18,7 @@ from ..engine.images import LEARNER_GID
 from ..events import redis_client
 from ..models import PoolReservation, Runtime, Sandbox, WarmContainer
 from ..policy import ContainerSpec, labels_for, workstation_command
+from ..states import COUNTED
 from .profiles import Profile, profile_of
 from .sizing import Reservation, demand_target, pool_plan, ramp_target
 
@@ -80,8 +81,9 @@ def _profile_of_row(row) -> Profile:
 
 def reservation_remaining(reservation: PoolReservation) -> int:
     """The expected learners who have not started a sandbox for the reservation's lab since its ramp began."""
+    # Only sandboxes they still have: one stopped or failed during the lead time leaves them needing another.
     started = (Sandbox.objects.filter(owner_id__in=reservation.owner_ids, lab_slug=reservation.lab_slug,
-                                      created_at__gte=reservation.ramp_from)
+                                      created_at__gte=reservation.ramp_from, state__in=COUNTED)
                .values("owner_id").distinct().count()) if reservation.lab_slug else 0
     return max(0, reservation.expected - started)
 
@@ -105,6 +107,7 @@ class TendReport:
     started: dict[str, int] = field(default_factory=dict)
     removed: dict[str, int] = field(default_factory=dict)
     short: dict[str, int] = field(default_factory=dict)
+    behind: int = 0  # reserved containers admitted but left for a later pass by the batch
 
     @property
     def started_total(self) -> int:
@@ -165,6 +168,8 @@ def _tend() -> TendReport:
         report.removed[key] = _remove(key, count)
     for key, count in plan.start.items():
         report.started[key] = _start(profiles[key], count)
+    report.behind = sum(max(0, reserved[key] - have.get(key, 0) - report.started.get(key, 0) - plan.short.get(key, 0))
+                        for key in reserved)
     for row in reservations:
         short = plan.short.get(row.profile_key, 0)
         if row.short != short:
@@ -239,3 +244,20 @@ def pools_drain() -> int:
             engine().remove(warm.container_id)
             drained += 1
     return drained
+
+
+def pools_pass_queue(*, countdown: float) -> None:
+    """Queues one pass soon, unless one is queued already: a class of thirty claiming at once queues one, not thirty."""
+    from ..tasks import warm_pool_fill_task
+
+    # The flag lives until the pass starts (pools_pass_started), or a minute if its task is lost.
+    if redis_client().set(_pass_queued_key(), "1", nx=True, ex=60):
+        warm_pool_fill_task.apply_async(countdown=countdown)
+
+
+def pools_pass_started() -> None:
+    redis_client().delete(_pass_queued_key())
+
+
+def _pass_queued_key() -> str:
+    return f"sandcloud:{_instance()}:warm-pool-pass-queued"

@@ -207,3 +207,24 @@ def test_the_default_pool_grows_with_demand_and_stays_within_its_cap(pools, lear
 
     assert max(report.targets.values()) == 2  # three starts in the last minute, capped at 2
     assert sum(report.started.values()) == 2
+
+
+def test_a_class_pool_behind_its_ramp_gets_the_next_pass_at_once_not_at_the_next_beat(pools, instructor, cohort,
+                                                                                     class_lab, monkeypatch):
+    monkeypatch.setitem(settings.SANDCLOUD, "WARM_POOL_BATCH", 1)
+    key = schedule(instructor, cohort, class_lab).session.reservation.profile_key
+
+    sandbox_services.warm_pool_fill()  # one pass starts one, and queues the next (run inline here)
+
+    assert pool_levels()[key] == 2
+
+
+def test_a_learner_whose_early_sandbox_was_stopped_still_gets_a_prepared_one(pools, instructor, cohort, class_lab,
+                                                                            learner):
+    session = schedule(instructor, cohort, class_lab).session
+    early = lab_start(user=learner, lab=class_lab)  # during the lead time, then stopped
+    sandbox_services.sandbox_stop(sandbox_id=early.pk)
+
+    pools_tend()
+
+    assert pool_levels()[session.reservation.profile_key] == 2
