@@ -1,6 +1,7 @@
 """Lesson Markdown → HTML that is safe to show: diagrams inlined as SVG, then everything sanitised with nh3."""
 from __future__ import annotations
 
+import itertools
 import re
 
 import markdown
@@ -10,7 +11,7 @@ from .sources import LessonSourceError, LessonSource
 
 # Bump when the rendering or the sanitiser policy changes: it is part of every lesson's source hash, so the next
 # `manage.py lessons load` re-renders all lessons instead of reporting them unchanged.
-RENDERER_VERSION = "1"
+RENDERER_VERSION = "2"
 
 MARKDOWN_EXTENSIONS = ["fenced_code", "tables", "sane_lists"]
 
@@ -109,6 +110,17 @@ def markdown_to_html(text: str) -> str:
     return markdown.markdown(text, extensions=MARKDOWN_EXTENSIONS, output_format="html")
 
 
+# A code block wider than the column scrolls sideways, which a keyboard can only do once the block takes the focus:
+# each <pre> becomes a focusable, named region. Added after sanitising (which lets no attribute through on <pre>), so
+# these fixed attributes are the only ones a <pre> of a lesson can carry.
+_PRE = re.compile(r"<pre>")
+
+
+def code_blocks_focusable(html: str) -> str:
+    numbers = itertools.count(1)
+    return _PRE.sub(lambda _: f'<pre tabindex="0" role="region" aria-label="Code example {next(numbers)}">', html)
+
+
 def lesson_html(lesson: LessonSource) -> str:
     """The lesson body as sanitised HTML, ready to be marked safe in a template."""
-    return sanitise(markdown_to_html(_inline_diagrams(lesson)))
+    return code_blocks_focusable(sanitise(markdown_to_html(_inline_diagrams(lesson))))

@@ -206,7 +206,7 @@ def op_write(request, parts, body):
                 link_target(fd, name, parts)  # refuses a link leading out with the same words as a read
                 raise Refused("link", f"{shown(parts)} is a link; open the file it points to and save that instead.")
             if stat.S_ISDIR(info.st_mode):
-                raise Refused("exists", f"{shown(parts)} is a folder; choose another name.")
+                raise Refused("not_file", f"{shown(parts)} is a folder; choose another name.")
             if not stat.S_ISREG(info.st_mode):
                 raise Refused("not_file", f"{shown(parts)} is not a regular file (a pipe, socket or device).")
             expected = request.get("mtime")

@@ -125,6 +125,8 @@ def _run_inside(sandbox: Sandbox, request: dict, body: bytes) -> tuple[dict, byt
     if not answer.get("ok"):
         code = answer.get("code", "os_error")
         extra = {key: answer[key] for key in ("conflict", "mtime") if key in answer}
+        if code == "exists":
+            extra["exists"] = True  # the editor asks "replace it?" for this 409, not for a stopped sandbox's
         raise FileRefused(_words(code, answer.get("message", ""), request), status=STATUS.get(code, 500), **extra)
     sandbox_touch(sandbox_id=sandbox.pk)
     return answer, data

@@ -34,11 +34,17 @@ function markDirty() {
 async function editorsStart() {
   const sources = Array.from(document.querySelectorAll(".sc-code-source"));
   if (!sources.length) return;
-  const [cm, state, view, commands, lang] = await Promise.all([
+  const [cm, state, view, commands, lang, language] = await Promise.all([
     vendor("codemirror.js"), vendor("@codemirror/state.js"), vendor("@codemirror/view.js"),
-    vendor("@codemirror/commands.js"), vendor("@codemirror/lang-python.js"),
+    vendor("@codemirror/commands.js"), vendor("@codemirror/lang-python.js"), vendor("@codemirror/language.js"),
   ]);
-  if (!cm || !state || !view || !commands || !lang) return;
+  if (!cm || !state || !view || !commands || !lang || !language) return;
+  // CodeMirror's own colours, but the two that fall short of WCAG's 4.5:1 on white made darker (as in editor.js);
+  // basicSetup's highlighting is only a fallback, so this one wins.
+  const DARKER = { "#e40": "#c03a00", "#f00": "#d00000" };
+  const colours = language.HighlightStyle.define(language.defaultHighlightStyle.specs.map(function (spec) {
+    return Object.assign({}, spec, spec.color in DARKER ? { color: DARKER[spec.color] } : {});
+  }));
   for (const source of sources) {
     const locked = source.readOnly;
     const name = source.dataset.filename;
@@ -54,6 +60,7 @@ async function editorsStart() {
       doc: source.value,
       extensions: [
         cm.basicSetup,
+        language.syntaxHighlighting(colours),
         name.endsWith(".py") ? lang.python() : [],
         state.EditorState.tabSize.of(4),
         state.EditorState.readOnly.of(locked),

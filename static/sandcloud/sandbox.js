@@ -161,8 +161,16 @@
     }
   }
 
+  // The editor (editor.js) refreshes its file tree a moment after a command line is entered: it may have changed files.
+  function announceEnter(data) {
+    if (data.indexOf("\r") !== -1) document.dispatchEvent(new CustomEvent("sandcloud:terminal-enter"));
+  }
+
   term.onData(function (data) {
-    if (!readOnly && terminal && terminal.readyState === WebSocket.OPEN) terminal.send(encoder.encode(data));
+    if (!readOnly && terminal && terminal.readyState === WebSocket.OPEN) {
+      terminal.send(encoder.encode(data));
+      announceEnter(data);
+    }
   });
   term.onBinary(function (data) {
     if (!readOnly && terminal && terminal.readyState === WebSocket.OPEN) {
@@ -171,10 +179,65 @@
   });
   term.onResize(sendResize);
 
+  // Tab belongs to the shell (completion), so a keyboard user leaves the terminal with Escape then Tab (or Shift+Tab),
+  // as in the CodeMirror editor beside it. The Escape is held back for a moment: if Tab follows, the shell never sees
+  // it (bash would take it as Meta and change the meaning of the next key); otherwise it is sent a little late.
+  const terminalElement = document.getElementById("terminal");
+  const MODIFIER_KEYS = new Set(["Shift", "Control", "Alt", "Meta", "CapsLock"]);
+  const ESCAPE_HELD_MS = 400;
+  const ESCAPE_LEAVES_MS = 2000;  // as long as CodeMirror waits for the Tab after an Escape
+  let escapeAt = 0;
+  let escapeHeld = null;
+
+  function escapeSend() {
+    if (!escapeHeld) return;
+    clearTimeout(escapeHeld);
+    escapeHeld = null;
+    if (!readOnly && terminal && terminal.readyState === WebSocket.OPEN) terminal.send(encoder.encode("\x1b"));
+  }
+
+  function focusBesideTerminal(backwards) {
+    const candidates = Array.from(document.querySelectorAll(
+      "a[href], button, input, select, textarea, summary, [tabindex], [contenteditable='true']"
+    )).filter(function (element) {
+      return element.tabIndex >= 0 && !element.disabled && !terminalElement.contains(element) &&
+        !element.closest("[hidden], [inert]") && element.getClientRects().length > 0;
+    });
+    const FOLLOWING = Node.DOCUMENT_POSITION_FOLLOWING;
+    const after = candidates.filter(function (element) { return terminalElement.compareDocumentPosition(element) & FOLLOWING; });
+    const before = candidates.filter(function (element) { return !(terminalElement.compareDocumentPosition(element) & FOLLOWING); });
+    // Past either end of the page the focus wraps around, as it would through the browser's own controls.
+    const target = backwards ? (before[before.length - 1] || after[after.length - 1]) : (after[0] || before[0]);
+    if (target) target.focus();
+  }
+
+  term.attachCustomKeyEventHandler(function (event) {
+    if (event.type !== "keydown" || MODIFIER_KEYS.has(event.key)) return true;
+    const plain = !event.ctrlKey && !event.altKey && !event.metaKey;
+    if (event.key === "Tab" && plain && Date.now() - escapeAt < ESCAPE_LEAVES_MS) {
+      clearTimeout(escapeHeld);
+      escapeHeld = null;  // the Escape meant "leave": it is dropped
+      escapeAt = 0;
+      event.preventDefault();
+      focusBesideTerminal(event.shiftKey);
+      return false;
+    }
+    escapeSend();  // any other key: the held Escape goes first
+    if (event.key === "Escape" && plain && !event.shiftKey) {
+      escapeAt = Date.now();
+      escapeHeld = setTimeout(escapeSend, ESCAPE_HELD_MS);
+      return false;
+    }
+    escapeAt = 0;
+    return true;
+  });
+  term.textarea.addEventListener("blur", escapeSend);
+
   // Click-to-run code blocks (lab pages) ask for their command to be typed into this terminal.
   document.addEventListener("sandcloud:terminal-input", function (event) {
     if (readOnly || !terminal || terminal.readyState !== WebSocket.OPEN) return;
     terminal.send(encoder.encode(event.detail.data));
+    announceEnter(event.detail.data);
     event.detail.handled = true;
     term.focus();
   });
@@ -184,6 +247,8 @@
     clearTimeout(resizeTimer);
     resizeTimer = setTimeout(fitTerminal, 60);
   }).observe(document.querySelector(".sc-terminal-area"));
+  // Showing or hiding the editor beside the terminal resizes it; fit at once rather than after the observer's pause.
+  document.addEventListener("sandcloud:layout-changed", fitTerminal);
   fitTerminal();
 
   // --- the banner over the terminal ------------------------------------------------------------------------------

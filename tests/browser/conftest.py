@@ -1,13 +1,16 @@
-"""Browser fixtures: the real stack, Chromium, the repository's labs, and the steps every journey repeats."""
+"""Browser fixtures: the real stack, Chromium audited by axe-core, the repository's labs, and the steps every journey
+repeats."""
 from __future__ import annotations
 
 import re
-from urllib.parse import urlencode
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from config.processes import running_stack
 from labs.models import Lab
@@ -28,16 +31,143 @@ def stack(transactional_db, docker_engine):
         yield base_url
 
 
+AXE_CORE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
+FAILING_IMPACTS = ("serious", "critical")
+
+# Runs axe-core in the top document once the page has loaded and again once htmx swaps have settled, and hands each
+# result to Python through the __scAxeReport binding. It comes in as an init script (sent over CDP, so the site's
+# Content-Security-Policy does not apply). Audits are queued because axe refuses to run twice at once, and each waits
+# for finite animations (Bootstrap's fades) so contrast is measured on what the learner ends up seeing.
+AXE_RUNNER = """(() => {
+  if (window.top !== window || window.__scAxe) return;
+  const options = { runOnly: { type: "tag", values: %(tags)s }, resultTypes: ["violations"] };
+  const failing = %(impacts)s;
+  let queue = Promise.resolve();
+  function settled() {
+    const finite = document.getAnimations().filter((a) => a.effect && a.effect.getTiming().iterations !== Infinity);
+    return Promise.all(finite.map((a) => a.finished.catch(() => null)));
+  }
+  function audit() {
+    queue = queue.catch(() => null).then(async () => {
+      if (document.contentType !== "text/html") return { url: location.href, violations: [] };  // JSON, a cast...
+      await settled();
+      const results = await window.axe.run(document, options);
+      return {
+        url: location.href,
+        violations: results.violations.filter((v) => failing.includes(v.impact)).map((v) => ({
+          id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((node) => node.target.join(" ")),
+          why: (v.nodes[0].failureSummary || "").replace(/\s+/g, " "),
+        })),
+      };
+    });
+    return queue;
+  }
+  function report() {
+    audit().then((result) => window.__scAxeReport(result))
+      .catch((error) => window.__scAxeReport({ url: location.href, error: String(error), violations: [] }));
+  }
+  window.__scAxe = { audit };
+  window.addEventListener("load", () => report());
+  let settle;
+  document.addEventListener("htmx:afterSettle", () => { clearTimeout(settle); settle = setTimeout(report, 300); });
+})();""" % {"tags": AXE_TAGS, "impacts": list(FAILING_IMPACTS)}
+
+
+@dataclass(frozen=True)
+class AxeViolation:
+    rule: str
+    impact: str
+    help: str
+    targets: tuple[str, ...]
+    url: str
+    why: str = ""  # axe's own words on the first of the targets
+
+    def __str__(self) -> str:
+        shown = ", ".join(self.targets[:8]) + (f" and {len(self.targets) - 8} more" if len(self.targets) > 8 else "")
+        return f"{self.impact} {self.rule} ({self.help}) on {self.url}: {shown}\n    first: {self.why}"
+
+
+class AccessibilityAudit:
+    """Every serious or critical axe-core violation seen on the pages of the contexts it watches."""
+
+    def __init__(self) -> None:
+        self.violations: dict[tuple[str, str, tuple[str, ...]], AxeViolation] = {}
+        self.errors: list[str] = []
+
+    def watch(self, context: BrowserContext) -> None:
+        context.add_init_script(path=AXE_CORE)
+        context.add_init_script(AXE_RUNNER)
+        context.expose_binding("__scAxeReport", self._report)
+
+    def audit(self, page: Page) -> list[AxeViolation]:
+        """Audits the page as it is now (besides the audits after each load and htmx swap) and returns what failed."""
+        result = page.evaluate("() => window.__scAxe.audit()")
+        return self._record(result)
+
+    def _report(self, _source, result: dict) -> None:
+        # What a binding returns goes back to the page, which has no use for it.
+        self._record(result)
+
+    def _record(self, result: dict) -> list[AxeViolation]:
+        if result.get("error"):
+            self.errors.append(f"axe-core could not audit {result['url']}: {result['error']}")
+        found = [AxeViolation(rule=v["id"], impact=v["impact"], help=v["help"], targets=tuple(v["targets"]),
+                              url=result["url"], why=v["why"]) for v in result["violations"]]
+        for violation in found:
+            self.violations.setdefault((violation.url, violation.rule, violation.targets), violation)
+        return found
+
+    def assert_clean(self) -> None:
+        problems = self.errors + [str(violation) for violation in self.violations.values()]
+        assert not problems, "accessibility audit (axe-core %s):\n  " % " / ".join(FAILING_IMPACTS) + \
+            "\n  ".join(problems)
+
+
+class AuditedBrowser:
+    """A Browser whose every context, and so every page, is audited by axe-core."""
+
+    def __init__(self, browser: Browser, audit: AccessibilityAudit) -> None:
+        self._browser = browser
+        self.audit = audit
+        self._contexts: list[BrowserContext] = []
+
+    def new_context(self, **options) -> BrowserContext:
+        context = self._browser.new_context(**options)
+        self.audit.watch(context)
+        self._contexts.append(context)
+        return context
+
+    def new_page(self, **options) -> Page:
+        return self.new_context(**options).new_page()
+
+    def audit_open_pages(self) -> None:
+        # A page left quickly may have been navigated away from before its own audit finished: what is open at the
+        # end is audited once more, now.
+        for context in self._contexts:
+            for page in context.pages:
+                if not page.is_closed() and page.url.startswith("http"):
+                    self.audit.audit(page)
+
+    def __getattr__(self, name):
+        return getattr(self._browser, name)
+
+
 @contextmanager
-def chromium() -> Iterator[Browser]:
-    """Debian's Chromium under Playwright. Playwright runs an event loop in this thread while it is open, so Django
-    refuses ORM calls until the block exits: read what the test needs before it, and clean up after it."""
+def chromium() -> Iterator[AuditedBrowser]:
+    """Debian's Chromium under Playwright, with axe-core auditing every page: the block fails on a serious or critical
+    accessibility violation on any page it visited. Playwright runs an event loop in this thread while it is open, so
+    Django refuses ORM calls until the block exits: read what the test needs before it, and clean up after it."""
+    audit = AccessibilityAudit()
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = AuditedBrowser(
+            playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS), audit)
         try:
             yield browser
+            browser.audit_open_pages()
         finally:
             browser.close()
+    audit.assert_clean()
 
 
 @pytest.fixture

@@ -205,7 +205,7 @@ def test_an_upload_creates_the_file_and_asks_before_replacing_it(sandbox, learne
     services.file_upload(sandbox=sandbox, user=learner, folder="data", name="blob.bin", data=data)
     again = refused(services.file_upload, sandbox=sandbox, user=learner, folder="data", name="blob.bin", data=b"x")
 
-    assert again.status == 409
+    assert again.status == 409 and again.extra == {"exists": True}
     assert services.file_download(sandbox=sandbox, path="data/blob.bin") == ("blob.bin", data)
     services.file_upload(sandbox=sandbox, user=learner, folder="data", name="blob.bin", data=b"x", overwrite=True)
     assert shell(sandbox, "cat ~/data/blob.bin") == "x"
