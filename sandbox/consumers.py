@@ -94,7 +94,12 @@ class TerminalConsumer(SandboxAccessMixin, AsyncWebsocketConsumer):
             return
         command = WATCHER_TMUX if self.read_only else OWNER_TMUX
         # A warm claim served by this process has already started the owner's attach (sandbox/terminals.py).
-        self.stream = None if self.read_only else terminal_take(sandbox_id=self.sandbox.pk)
+        opened_ahead = None if self.read_only else terminal_take(sandbox_id=self.sandbox.pk)
+        if opened_ahead is not None:
+            try:
+                self.stream = await asyncio.wait_for(asyncio.wrap_future(opened_ahead), timeout=10)
+            except asyncio.TimeoutError:
+                self.stream = None
         try:
             self.stream = self.stream or await asyncio.to_thread(
                 engine().open_terminal, self.sandbox.container_id, command, user=f"{self.sandbox.uid}:{LEARNER_GID}")

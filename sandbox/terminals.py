@@ -10,6 +10,7 @@ import logging
 import socket
 import threading
 import time
+from concurrent.futures import Future
 
 from django.utils import timezone
 
@@ -23,7 +24,9 @@ OWNER_TMUX = ["tmux", "-u", "new-session", "-A", "-s", "main"]
 PREOPEN_SECONDS = 30.0
 
 _lock = threading.Lock()
-_opened: dict[int, tuple[TerminalStream, float]] = {}
+# sandbox id -> (the attach, finished or still opening; when it is given up). A socket that connects while the attach is
+# still opening waits for it rather than opening a second one.
+_opened: dict[int, tuple[Future, float]] = {}
 
 
 def terminal_preopen_for(sandbox) -> None:
@@ -36,26 +39,28 @@ def terminal_preopen_for(sandbox) -> None:
 
 def terminal_preopen(*, sandbox_id: int, container_id: str, uid: int) -> None:
     """Starts the owner's tmux attach in the background; the caller does not wait for it."""
-    threading.Thread(target=_open, args=(sandbox_id, container_id, uid), name=f"preopen-{sandbox_id}",
-                     daemon=True).start()
-
-
-def _open(sandbox_id: int, container_id: str, uid: int) -> None:
-    try:
-        stream = engine().open_terminal(container_id, OWNER_TMUX, user=f"{uid}:{LEARNER_GID}")
-    except EngineError as error:
-        log.info("could not open sandbox %s's terminal ahead (its socket opens one): %s", sandbox_id, error)
-        return
+    future: Future = Future()
     with _lock:
         _expire_locked()
         previous = _opened.pop(sandbox_id, None)
-        _opened[sandbox_id] = (stream, time.monotonic() + PREOPEN_SECONDS)
+        _opened[sandbox_id] = (future, time.monotonic() + PREOPEN_SECONDS)
     if previous is not None:
-        terminal_close(previous[0])
+        _discard(previous[0])
+    threading.Thread(target=_open, args=(future, sandbox_id, container_id, uid), name=f"preopen-{sandbox_id}",
+                     daemon=True).start()
 
 
-def terminal_take(*, sandbox_id: int) -> TerminalStream | None:
-    """The terminal opened ahead for this sandbox, if this process has one that has not expired (taken once)."""
+def _open(future: Future, sandbox_id: int, container_id: str, uid: int) -> None:
+    try:
+        future.set_result(engine().open_terminal(container_id, OWNER_TMUX, user=f"{uid}:{LEARNER_GID}"))
+    except EngineError as error:
+        log.info("could not open sandbox %s's terminal ahead (its socket opens one): %s", sandbox_id, error)
+        future.set_result(None)
+
+
+def terminal_take(*, sandbox_id: int) -> Future | None:
+    """The attach opened (or opening) ahead for this sandbox in this process, taken once; its result is the terminal,
+    or None when opening it failed."""
     with _lock:
         _expire_locked()
         entry = _opened.pop(sandbox_id, None)
@@ -65,7 +70,12 @@ def terminal_take(*, sandbox_id: int) -> TerminalStream | None:
 def _expire_locked() -> None:
     now = time.monotonic()
     for sandbox_id in [key for key, (_, deadline) in _opened.items() if deadline < now]:
-        terminal_close(_opened.pop(sandbox_id)[0])
+        _discard(_opened.pop(sandbox_id)[0])
+
+
+def _discard(future: Future) -> None:
+    """Closes an attach nobody took, now or when it finishes opening."""
+    future.add_done_callback(lambda done: done.result() is not None and terminal_close(done.result()))
 
 
 def terminal_close(stream: TerminalStream) -> None:

@@ -19,8 +19,9 @@ def wait_for_preopened(sandbox_id: int, timeout: float = 10):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with terminals._lock:
-            if sandbox_id in terminals._opened:
-                return terminals._opened[sandbox_id][0]
+            entry = terminals._opened.get(sandbox_id)
+        if entry is not None and entry[0].done():
+            return entry[0].result()
         time.sleep(0.02)
     raise AssertionError(f"no terminal was opened ahead for sandbox {sandbox_id}")
 
