@@ -6,6 +6,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 
 import redis
 from django.conf import settings
@@ -15,9 +16,12 @@ from django.db.models import QuerySet
 
 from sandbox.engine.docker import EngineError, engine
 from sandbox.events import redis_client
-from sandbox.models import Sandbox
+from django.utils import timezone
 
-from .models import Cohort, Membership
+from sandbox.models import Sandbox
+from sandbox.pools.services import pool_levels, reservation_remaining
+
+from .models import ClassSession, Cohort, Membership
 
 log = logging.getLogger(__name__)
 
@@ -212,3 +216,47 @@ def gradebook(*, cohort: Cohort) -> tuple[list[str], list[list]]:
         points = [sum(standings.get((learner.pk, step.pk), none).points for step in steps) for _, steps in labs]
         rows.append([learner.get_username(), *points, sum(points)])
     return header, rows
+
+
+@dataclass(frozen=True)
+class ClassSessionView:
+    session: ClassSession
+    status: str           # scheduled | preparing | open | over | cancelled
+    ready: int            # warm sandboxes of the lab's profile waiting now, up to the learners still to come
+    remaining: int        # expected learners who have not started the lab yet
+    warm: int             # learners' starts served from the pool since preparing began
+    cold: int             # learners' starts that had to wait for a new container
+    short: int            # sandboxes the host's memory budget could not admit at the last pass
+
+
+def class_sessions_for(*, cohort: Cohort, limit: int = 10) -> list[ClassSessionView]:
+    """The cohort's class sessions that are coming, under way or just over (newest last), with their pools."""
+    now = timezone.now()
+    sessions = list(ClassSession.objects.filter(cohort=cohort, ends_at__gte=now - timedelta(hours=12))
+                    .select_related("lab", "reservation").order_by("starts_at")[:limit])
+    levels = pool_levels() if sessions else {}
+    members = list(cohort.memberships.values_list("learner_id", flat=True))
+    views = []
+    for session in sessions:
+        reservation = session.reservation
+        ramp_from = reservation.ramp_from if reservation else session.starts_at
+        starts = (Sandbox.objects.filter(owner_id__in=members, lab_slug=session.lab.slug,
+                                         created_at__gte=ramp_from, created_at__lt=session.ends_at)
+                  .values_list("from_warm_pool", flat=True))
+        warm = sum(1 for from_pool in starts if from_pool)
+        remaining = reservation_remaining(reservation) if reservation else 0
+        if session.cancelled_at:
+            status = "cancelled"
+        elif now >= session.ends_at:
+            status = "over"
+        elif now >= session.starts_at:
+            status = "open"
+        elif reservation and now >= reservation.ramp_from:
+            status = "preparing"
+        else:
+            status = "scheduled"
+        ready = min(levels.get(reservation.profile_key, 0), remaining) if reservation and status in (
+            "preparing", "open") else 0
+        views.append(ClassSessionView(session=session, status=status, ready=ready, remaining=remaining, warm=warm,
+                                      cold=len(starts) - warm, short=reservation.short if reservation else 0))
+    return views

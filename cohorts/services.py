@@ -3,20 +3,25 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from accounts.models import PasswordChangeRequired
 
-from labs.services import LabRefused, lab_sandbox_reset
+from labs.models import Lab
+from labs.services import LabRefused, lab_environment, lab_sandbox_reset
 from sandbox import services as sandbox_services
-from sandbox.models import Sandbox
+from sandbox.engine.docker import engine
+from sandbox.models import PoolReservation, Sandbox
 
-from .models import Cohort, Membership
+from .models import ClassSession, Cohort, Membership
 from .roster import RosterLine, RosterTooLong, roster_read
 from .selectors import instructs
 
@@ -224,3 +229,75 @@ def cohort_joins_set(*, cohort: Cohort, instructor: AbstractBaseUser, closed: bo
     cohort.is_closed = closed
     cohort.save(update_fields=["is_closed"])
     return cohort
+
+
+# --- class sessions -------------------------------------------------------------------------------------------------
+
+MAX_CLASS_LEARNERS = 200
+MAX_CLASS_MINUTES = 8 * 60
+
+
+@dataclass(frozen=True)
+class ClassSessionScheduled:
+    session: ClassSession
+    # How many of the expected sandboxes fit in the host's memory budget right now, when fewer than expected.
+    preparable: int | None = None
+
+
+def class_session_schedule(*, instructor: AbstractBaseUser, cohort: Cohort, lab: Lab, starts_at: datetime,
+                           minutes: int = 60, expected: int | None = None) -> ClassSessionScheduled:
+    """Schedules a class session and reserves its warm sandboxes: from CLASS_LEAD_MINUTES before `starts_at` the lab's
+    pool is filled to the expected count, kept for `minutes`, then drained."""
+    _check_teaches(cohort=cohort, instructor=instructor)
+    now = timezone.now()
+    if starts_at < now - timedelta(minutes=1):
+        raise CohortError("That start time has already passed: choose a time from now on.")
+    if not 5 <= minutes <= MAX_CLASS_MINUTES:
+        raise CohortError(f"A class session lasts between 5 and {MAX_CLASS_MINUTES} minutes.")
+    members = list(cohort.memberships.values_list("learner_id", flat=True))
+    expected = len(members) if expected is None else expected
+    if not 1 <= expected <= MAX_CLASS_LEARNERS:
+        raise CohortError(f"Expect between 1 and {MAX_CLASS_LEARNERS} learners"
+                          + (" (this cohort has no learners yet: add them, or say how many to expect)."
+                             if not members and expected == 0 else "."))
+    if not lab.is_published:
+        raise CohortError("That lab is not published.")
+    environment = lab_environment(lab)
+    profile = environment.profile
+    if profile is None:
+        raise CohortError("This lab's sandboxes are made one by one for each learner, so they cannot be started ahead.")
+    if not engine().has_image(profile.image):
+        raise CohortError(f"This lab's image {profile.image} is not built on this host, so its sandboxes cannot "
+                          f"start: ask the operator to run `python manage.py sandbox images`.")
+    ends_at = starts_at + timedelta(minutes=minutes)
+    lead = timedelta(minutes=settings.SANDCLOUD["CLASS_LEAD_MINUTES"])
+    with transaction.atomic():
+        overlapping = (ClassSession.objects.select_for_update()
+                       .filter(cohort=cohort, cancelled_at__isnull=True, starts_at__lt=ends_at, ends_at__gt=starts_at)
+                       .select_related("lab").first())
+        if overlapping is not None:
+            raise CohortError(f"This cohort already has a class session then: {overlapping.lab.title} from "
+                              f"{timezone.localtime(overlapping.starts_at):%H:%M} to "
+                              f"{timezone.localtime(overlapping.ends_at):%H:%M}. Cancel it first, or choose "
+                              f"another time.")
+        reservation = PoolReservation.objects.create(
+            instance=settings.SANDCLOUD["INSTANCE"], label=f"{lab.title} for {cohort.name}",
+            profile_key=profile.key, image=profile.image, runtime=profile.runtime, memory_mb=profile.memory_mb,
+            cpus=profile.cpus, pids_limit=profile.pids, expected=expected, owner_ids=members, lab_slug=lab.slug,
+            ramp_from=starts_at - lead, ready_by=starts_at, until=ends_at)
+        session = ClassSession.objects.create(cohort=cohort, lab=lab, starts_at=starts_at, ends_at=ends_at,
+                                              expected_learners=expected, reservation=reservation,
+                                              created_by=instructor)
+    preparable = sandbox_services.memory_preparable(memory_mb=profile.memory_mb)
+    return ClassSessionScheduled(session=session, preparable=preparable if preparable < expected else None)
+
+
+def class_session_cancel(*, instructor: AbstractBaseUser, session: ClassSession) -> ClassSession:
+    """Cancels a session; its containers not yet claimed are removed by the pools' next pass."""
+    _check_teaches(cohort=session.cohort, instructor=instructor)
+    with transaction.atomic():
+        if session.reservation_id:
+            PoolReservation.objects.filter(pk=session.reservation_id).delete()
+        ClassSession.objects.filter(pk=session.pk).update(cancelled_at=timezone.now())
+    session.refresh_from_db()
+    return session

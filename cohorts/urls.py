@@ -14,6 +14,9 @@ urlpatterns = [
     path("<int:cohort_id>/roster/", views.cohort_roster, name="cohort-roster"),
     path("<int:cohort_id>/roster/passwords.csv", views.cohort_roster_passwords_csv, name="cohort-roster-passwords"),
     path("<int:cohort_id>/roster/<str:action>/", views.cohort_roster_action, name="cohort-roster-action"),
+    path("<int:cohort_id>/class-sessions/", views.cohort_class_sessions, name="cohort-class-sessions"),
+    path("<int:cohort_id>/class-sessions/<int:session_id>/cancel/", views.cohort_class_session_cancel,
+         name="cohort-class-session-cancel"),
     path("<int:cohort_id>/gradebook.csv", views.cohort_gradebook_csv, name="cohort-gradebook"),
     path("recordings/<int:sandbox_id>/", views.recording_player, name="recording-player"),
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import datetime
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
@@ -20,6 +21,7 @@ from sandbox.recording import recording_expired
 from sandbox.services import SandboxError
 
 from . import selectors, services
+from .models import ClassSession
 from .roster import csv_cell_safe
 
 
@@ -55,7 +57,8 @@ def _cohort_or_403(request, cohort_id: int):
 def cohort_dashboard(request, cohort_id: int):
     cohort = _cohort_or_403(request, cohort_id)
     labs, rows = selectors.progress_matrix(cohort=cohort)
-    return render(request, "cohorts/dashboard.html", {"cohort": cohort, "labs": labs, "rows": rows})
+    return render(request, "cohorts/dashboard.html", {"labs": labs, "rows": rows,
+                                                      **_class_sessions_context(request, cohort)})
 
 
 @login_required
@@ -242,3 +245,75 @@ def _replay_expired(sandbox: Sandbox, until: str, minutes: str) -> str | None:
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment, datetime.timezone.utc)
     return recording_expired(sandbox=sandbox, until=moment, minutes=window)
+
+
+# --- class sessions -------------------------------------------------------------------------------------------------
+
+def _class_sessions_context(request, cohort) -> dict:
+    from labs.selectors import labs_published
+
+    return {"cohort": cohort, "class_sessions": selectors.class_sessions_for(cohort=cohort),
+            "class_labs": labs_published(), "learner_count": cohort.memberships.count(),
+            "lead_minutes": settings.SANDCLOUD["CLASS_LEAD_MINUTES"],
+            "default_start": (timezone.localtime() + datetime.timedelta(minutes=15)).strftime("%Y-%m-%dT%H:%M")}
+
+
+@login_required
+def cohort_class_sessions(request, cohort_id: int):
+    """GET: the sessions panel (polled while the dashboard is open). POST: schedule a session."""
+    cohort = _cohort_or_403(request, cohort_id)
+    if request.method == "POST":
+        try:
+            scheduled = services.class_session_schedule(
+                instructor=request.user, cohort=cohort, lab=_published_lab(request.POST.get("lab", "")),
+                starts_at=_local_datetime(request.POST.get("starts_at", "")),
+                minutes=_whole_number(request.POST.get("minutes", ""), "The length"),
+                expected=_whole_number(request.POST.get("expected", ""), "The number of learners", blank=None))
+        except services.CohortError as error:
+            messages.error(request, str(error))
+        else:
+            session = scheduled.session
+            note = (f" The host's memory admits only {scheduled.preparable} of the {session.expected_learners} "
+                    f"sandboxes right now; the others start when each learner arrives."
+                    if scheduled.preparable is not None else "")
+            messages.success(request, f"Class session scheduled: {session.lab.title} at "
+                                      f"{timezone.localtime(session.starts_at):%H:%M}. Its sandboxes start "
+                                      f"{settings.SANDCLOUD['CLASS_LEAD_MINUTES']} minutes before.{note}")
+        return redirect("cohort-dashboard", cohort_id=cohort.pk)
+    return render(request, "cohorts/_class_sessions.html", _class_sessions_context(request, cohort))
+
+
+@login_required
+@require_POST
+def cohort_class_session_cancel(request, cohort_id: int, session_id: int):
+    cohort = _cohort_or_403(request, cohort_id)
+    session = get_object_or_404(ClassSession, pk=session_id, cohort=cohort)
+    services.class_session_cancel(instructor=request.user, session=session)
+    messages.info(request, f"Class session cancelled: {session.lab.title}. Its sandboxes not yet taken are removed.")
+    return redirect("cohort-dashboard", cohort_id=cohort.pk)
+
+
+def _published_lab(slug: str):
+    from labs.models import Lab
+
+    lab = Lab.objects.filter(slug=slug[:100], is_published=True).first()
+    if lab is None:
+        raise services.CohortError("Choose a lab.")
+    return lab
+
+
+def _local_datetime(text: str) -> datetime.datetime:
+    try:
+        value = datetime.datetime.fromisoformat(text.strip()[:40])
+    except ValueError:
+        raise services.CohortError("Give the start as a date and time, e.g. 2026-12-07 09:00.") from None
+    return timezone.make_aware(value) if timezone.is_naive(value) else value
+
+
+def _whole_number(text: str, what: str, blank: int | None = 60):
+    text = text.strip()
+    if not text:
+        return blank
+    if not text.isdigit() or len(text) > 6:
+        raise services.CohortError(f"{what} must be a whole number.")
+    return int(text)

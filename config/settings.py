@@ -140,7 +140,12 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Web, worker and beat share one SQLite file: wait for locks instead of failing with "database is locked".
-    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
+    # WAL: readers never wait for a writer, and a commit appends to the log instead of rewriting the file with several
+    # fsyncs (synchronous=NORMAL is safe with WAL: a power cut may lose the last commits, never the file). A class of
+    # thirty starting a lab at once queued on those commits (bench herd).
+    DATABASES["default"].setdefault("OPTIONS", {}).update({
+        "timeout": 20, "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL"})
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # A file, not memory, so the web server and worker that browser tests start can share the test database.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-{INSTANCE}.sqlite3")}
@@ -277,7 +282,7 @@ CELERY_TASK_DEFAULT_QUEUE = f"sandcloud-{INSTANCE}"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "sandbox-reap": {"task": "sandbox.tasks.sandbox_reap_task", "schedule": env_float("SANDCLOUD_REAP_SECONDS", 20.0)},
-    "sandbox-warm-pool": {"task": "sandbox.tasks.warm_pool_fill_task", "schedule": 30.0},
+    "sandbox-warm-pool": {"task": "sandbox.tasks.warm_pool_fill_task", "schedule": 10.0},
     # Finishes lost checks and re-queues lost step setups; labs/services.py says when one counts as lost.
     "labs-reap": {"task": "labs.tasks.attempts_reap_task", "schedule": 30.0},
     # Log retention, the per-account log storage cap and old empty streams (sandbox/logs/services.py).
@@ -345,7 +350,15 @@ SANDCLOUD = {
     # Sandboxes are admitted while their memory limits add up to at most this many times the cgroup's memory: an idle
     # sandbox uses about 6 MB of its 256, and if learners really fill theirs at once the kernel kills learner processes.
     "MEMORY_OVERCOMMIT": env_float("SANDCLOUD_MEMORY_OVERCOMMIT", 4.0),
-    "WARM_POOL_SIZE": env_int("SANDCLOUD_WARM_POOL_SIZE", 2),
+    # The default workstation's pool never holds fewer than WARM_POOL_SIZE; each profile's pool grows with recent demand
+    # (its busiest minute in the last 15) up to WARM_POOL_MAX, within WARM_POOL_MEMORY_PERCENT of the memory budget.
+    # Class sessions reserve more on top (sandbox/pools). Each pass starts at most WARM_POOL_BATCH containers.
+    "WARM_POOL_SIZE": env_int("SANDCLOUD_WARM_POOL_SIZE", 1),
+    "WARM_POOL_MAX": env_int("SANDCLOUD_WARM_POOL_MAX", 6),
+    "WARM_POOL_MEMORY_PERCENT": env_int("SANDCLOUD_WARM_POOL_MEMORY_PERCENT", 25),
+    "WARM_POOL_BATCH": env_int("SANDCLOUD_WARM_POOL_BATCH", 3),
+    # A class session's sandboxes are started over this many minutes before it begins (cohorts: class sessions).
+    "CLASS_LEAD_MINUTES": env_int("SANDCLOUD_CLASS_LEAD_MINUTES", 10),
     # A provisioning sandbox older than this is considered abandoned by its worker.
     "PROVISION_STUCK_SECONDS": env_int("SANDCLOUD_PROVISION_STUCK_SECONDS", 120),
     # Containers younger than this are never treated as orphans (their database row may not be committed yet), and

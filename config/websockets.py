@@ -8,6 +8,7 @@ import sys
 import weakref
 from collections import defaultdict
 
+from asgiref.sync import ThreadSensitiveContext
 from django.conf import settings
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,22 @@ class SendBufferMiddleware:
         if protocol is not None:
             scope = {**scope, SCOPE_KEY: functools.partial(_unsent_bytes, protocol)}
         return await self.inner(scope, receive, send)
+
+
+class ThreadPerSocketMiddleware:
+    """Gives each WebSocket its own thread for the consumer's synchronous calls (database reads, sandbox_touch).
+
+    Channels' `database_sync_to_async` is thread-sensitive: outside a ThreadSensitiveContext (Django makes one per HTTP
+    request; Channels none per socket) every socket's calls queue on one shared thread, so thirty learners opening
+    their terminals at once waited for each other's reads.
+    """
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    async def __call__(self, scope, receive, send):
+        async with ThreadSensitiveContext():
+            return await self.inner(scope, receive, send)
 
 
 def _daphne_protocol(send):

@@ -18,6 +18,8 @@ from django.utils import timezone
 from sandbox import services as sandbox_services
 from sandbox.events import event_publish
 from sandbox.models import Sandbox
+from sandbox.policy import Limits
+from sandbox.pools.profiles import Profile, profile_of
 from sandbox.states import ACTIVE, State
 
 from .events import attempt_event_publish
@@ -147,15 +149,37 @@ def lab_sandbox_reset(*, sandbox: Sandbox, reason: str) -> Sandbox:
     return step_reset(user=sandbox.owner, step=steps_current(user=sandbox.owner, lab=lab), reason=reason)
 
 
+@dataclass(frozen=True)
+class LabEnvironment:
+    image: str
+    runtime: str
+    limits: Limits
+    capabilities: tuple[str, ...]
+
+    @property
+    def profile(self) -> Profile | None:
+        """The warm pool profile that serves this lab's sandboxes (None: each is made for its learner)."""
+        return profile_of(image=self.image, runtime=self.runtime, limits=self.limits, capabilities=self.capabilities)
+
+
+def lab_environment(lab: Lab) -> LabEnvironment:
+    """The sandbox a lab's learners get: lab.yaml's environment over the platform's defaults."""
+    env = lab.environment
+    return LabEnvironment(
+        image=env.get("image") or settings.SANDCLOUD["WORKSTATION_IMAGE"], runtime=env.get("runtime") or "runc",
+        limits=sandbox_services.default_limits().with_overrides(
+            memory_mb=env.get("memory_mb"), cpus=env.get("cpus"), pids=env.get("pids")),
+        capabilities=tuple(env.get("capabilities") or ()))
+
+
 def _lab_sandbox_new(*, user: AbstractBaseUser, lab: Lab, step: LabStep) -> Sandbox:
     env = lab.environment
-    limits = sandbox_services.default_limits().with_overrides(
-        memory_mb=env.get("memory_mb"), cpus=env.get("cpus"), pids=env.get("pids"))
+    environment = lab_environment(lab)
     with transaction.atomic():
         try:
             sandbox = sandbox_services.sandbox_request(
-                owner=user, lab_slug=lab.slug, step_slug=step.slug, runtime=env.get("runtime") or "runc",
-                image=env.get("image") or None, limits=limits, capabilities=env.get("capabilities") or [])
+                owner=user, lab_slug=lab.slug, step_slug=step.slug, runtime=environment.runtime,
+                image=environment.image, limits=environment.limits, capabilities=list(environment.capabilities))
         except sandbox_services.SandboxError as error:
             raise LabRefused(str(error)) from error
         if env.get("time_limit_minutes"):

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from sandbox.engine.docker import EngineError
 from sandbox.services import SandboxError
+from sandbox.terminals import terminal_preopen_for
 
 from . import services
 from .models import Lab, LabStep
@@ -57,7 +58,7 @@ def step_panel(request: HttpRequest, slug: str, step_slug: str) -> HttpResponse:
 @require_POST
 def lab_start(request: HttpRequest, slug: str) -> HttpResponse:
     try:
-        services.lab_start(user=request.user, lab=_lab(slug))
+        terminal_preopen_for(services.lab_start(user=request.user, lab=_lab(slug)))
     except (services.LabRefused, SandboxError, EngineError) as refusal:
         messages.error(request, str(refusal))
     return redirect("labs-detail", slug=slug)

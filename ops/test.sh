@@ -6,6 +6,8 @@ export PATH="$PWD/.venv/bin:$PATH"
 # A namespace of its own: this run's containers, networks, queues and channels never touch `make run`'s.
 export SANDCLOUD_INSTANCE="test$$"
 export SANDCLOUD_WARM_POOL_SIZE="${SANDCLOUD_WARM_POOL_SIZE:-0}"
+# No demand-sized pools either: tests that want warm containers fill them themselves (sandbox/pools).
+export SANDCLOUD_WARM_POOL_MAX="${SANDCLOUD_WARM_POOL_MAX:-0}"
 
 sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
 

@@ -17,6 +17,7 @@ from . import selectors, services
 from .models import Runtime, Sandbox
 from .engine.docker import EngineError
 from .recording import RecordingExpired, recording_window
+from .terminals import terminal_preopen_for
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,7 @@ def sandboxes(request):
     if not isinstance(runtime, str):
         raise services.SandboxError("runtime must be a string: runc or runsc.")
     sandbox = services.sandbox_request(owner=request.user, runtime=runtime)
+    terminal_preopen_for(sandbox)
     return JsonResponse(serialize(sandbox), status=201)
 
 

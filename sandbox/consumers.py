@@ -8,6 +8,7 @@ import logging
 import time
 
 from asgiref.sync import sync_to_async
+from autobahn.exception import Disconnected
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -22,6 +23,7 @@ from .recording import recording_start
 from .selectors import can_watch
 from .services import sandbox_touch
 from .states import FINAL, State
+from .terminals import OWNER_TMUX, terminal_close, terminal_take
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,6 @@ CLOSE_NOT_RUNNING = 4409
 TOUCH_EVERY_SECONDS = 30
 OUTPUT_BYTES_PER_SECOND = 2 * 1024 * 1024
 # The owner gets (or re-attaches to) the shell; a watcher attaches read-only, and the consumer drops their input too.
-OWNER_TMUX = ["tmux", "-u", "new-session", "-A", "-s", "main"]
 WATCHER_TMUX = ["tmux", "-u", "attach-session", "-r", "-f", "ignore-size", "-t", "main"]
 LOG_BUFFER_LINES = 1000
 LOG_BUFFER_CHARACTERS = 1024 * 1024
@@ -92,8 +93,15 @@ class TerminalConsumer(SandboxAccessMixin, AsyncWebsocketConsumer):
             await self.close(code=CLOSE_NOT_RUNNING)
             return
         command = WATCHER_TMUX if self.read_only else OWNER_TMUX
+        # A warm claim served by this process has already started the owner's attach (sandbox/terminals.py).
+        opened_ahead = None if self.read_only else terminal_take(sandbox_id=self.sandbox.pk)
+        if opened_ahead is not None:
+            try:
+                self.stream = await asyncio.wait_for(asyncio.wrap_future(opened_ahead), timeout=10)
+            except asyncio.TimeoutError:
+                self.stream = None
         try:
-            self.stream = await asyncio.to_thread(
+            self.stream = self.stream or await asyncio.to_thread(
                 engine().open_terminal, self.sandbox.container_id, command, user=f"{self.sandbox.uid}:{LEARNER_GID}")
         except EngineError as error:
             await self._notice("error", str(error))
@@ -173,9 +181,12 @@ class TerminalConsumer(SandboxAccessMixin, AsyncWebsocketConsumer):
     async def disconnect(self, code):
         self.release_socket()
         if self.pump is not None:
+            # Wait for the cancelled read to leave the event loop before closing its socket: a closed descriptor's
+            # number is soon reused (e.g. by a Redis connection), which the loop's stale reader would then break.
             self.pump.cancel()
+            await asyncio.gather(self.pump, return_exceptions=True)
         if self.stream is not None:
-            self.stream.sock.close()
+            terminal_close(self.stream)
         if self.recorder is not None:
             await sync_to_async(self.recorder.close)()
             self.recorder = None
@@ -241,10 +252,13 @@ class SandboxStreamConsumer(SandboxAccessMixin, AsyncWebsocketConsumer):
         await self.accept()
         self.buffer = LogBuffer(capacity=LOG_BUFFER_LINES)
         self.sender = asyncio.create_task(self._send_logs())
-        for event in await asyncio.to_thread(events_recent, sandbox_id=self.sandbox.pk):
-            await self._send_json({"type": "event", "replay": True, **event})
-        await self._send_json({"type": "state", "state": self.sandbox.state,
-                               "label": self.sandbox.get_state_display(), "reason": self.sandbox.failure_reason})
+        try:
+            for event in await asyncio.to_thread(events_recent, sandbox_id=self.sandbox.pk):
+                await self._send_json({"type": "event", "replay": True, **event})
+            await self._send_json({"type": "state", "state": self.sandbox.state,
+                                   "label": self.sandbox.get_state_display(), "reason": self.sandbox.failure_reason})
+        except Disconnected:
+            return  # the browser left during the replay; disconnect() cleans up
         if self.sandbox.state == State.RUNNING:
             await self._start_logs()
 

@@ -63,18 +63,50 @@ class Sandbox(models.Model):
 
 
 class WarmContainer(models.Model):
-    """A pre-started workstation with default limits, waiting to be claimed by the next matching request."""
+    """A pre-started sandbox of one environment profile, waiting to be claimed by the next request that needs it."""
 
     # Several installs (or test runs) may share one database and engine; each claims only its own containers.
     instance = models.CharField(max_length=60, db_index=True, default="default")
+    # sandbox/pools/profiles.py: image, runtime, memory, CPU and pids; a request claims only its own profile's.
+    profile_key = models.CharField(max_length=300, db_index=True, default="")
     image = models.CharField(max_length=200)
     runtime = models.CharField(max_length=10, choices=Runtime.choices, default=Runtime.RUNC)
+    memory_mb = models.PositiveIntegerField(default=0)
+    cpus = models.FloatField(default=0)
+    pids_limit = models.PositiveIntegerField(default=0)
     container_id = models.CharField(max_length=80, unique=True)
     uid = models.PositiveIntegerField()
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["created_at"]
+
+
+class PoolReservation(models.Model):
+    """Warm containers promised ahead to a group (a class session): `expected` sandboxes of one profile, ramped up
+    from `ramp_from`, all ready by `ready_by`, kept until `until`. Learners in `owner_ids` who started a sandbox of
+    `lab_slug` since `ramp_from` no longer need theirs."""
+
+    instance = models.CharField(max_length=60, db_index=True, default="default")
+    label = models.CharField(max_length=300)
+    profile_key = models.CharField(max_length=300, db_index=True)
+    image = models.CharField(max_length=200)
+    runtime = models.CharField(max_length=10, choices=Runtime.choices, default=Runtime.RUNC)
+    memory_mb = models.PositiveIntegerField()
+    cpus = models.FloatField()
+    pids_limit = models.PositiveIntegerField()
+    expected = models.PositiveIntegerField()
+    owner_ids = models.JSONField(default=list, blank=True)
+    lab_slug = models.SlugField(max_length=100, blank=True)
+    ramp_from = models.DateTimeField()
+    ready_by = models.DateTimeField()
+    until = models.DateTimeField(db_index=True)
+    # What the last pass could not admit within the host's memory budget (0: all of them fit).
+    short = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["ready_by"]
 
 
 class TerminalRecording(models.Model):

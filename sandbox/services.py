@@ -25,6 +25,10 @@ from .engine.images import LEARNER_GID, LEARNER_UID_COUNT, LEARNER_UID_FIRST
 from .events import event_publish, redis_client
 from .recording import recordings_expire
 from .models import Runtime, Sandbox, WarmContainer
+from .pools.profiles import profile_of
+from .pools.services import (_pool_network, pool_claim, pools_drain, pools_pass_queue, pools_pass_started,
+                             pools_tend)
+from .pools.services import warm_containers as _warm_containers
 from .policy import (KIND_LABEL, KIND_SANDBOX, ContainerSpec, Limits, PolicyError, Quota, check_capabilities,
                      container_name, labels_for, memory_budget_mb, learner_network_name, quota_refusal,
                      subnet_candidates, workstation_command)
@@ -142,9 +146,16 @@ def memory_commitment_register(committed_mb) -> None:
 def memory_committed_mb() -> int:
     """The memory limits of every sandbox that has or will have a container, of the warm pool's containers, and of
     every other service's containers."""
+    from .pools.services import pool_memory_mb
+
     sandboxes = Sandbox.objects.filter(state__in=COUNTED).aggregate(total=Sum("memory_mb"))["total"] or 0
     others = sum(committed() for committed in _memory_commitments)
-    return sandboxes + _warm_containers().count() * default_limits().memory_mb + others
+    return sandboxes + pool_memory_mb() + others
+
+
+def memory_preparable(*, memory_mb: int) -> int:
+    """How many more containers of `memory_mb` the host's memory budget admits right now."""
+    return max(0, (host_memory_budget_mb() - memory_committed_mb()) // max(1, memory_mb))
 
 
 def host_memory_budget_mb() -> int:
@@ -174,13 +185,12 @@ def sandbox_request(*, owner: AbstractBaseUser, lab_slug: str = "", step_slug: s
     quota = Quota(per_learner=config["MAX_PER_LEARNER"], per_host=config["MAX_PER_HOST"],
                   memory_budget_mb=host_memory_budget_mb())
     now = timezone.now()
+    profile = profile_of(image=image, runtime=runtime, limits=limits, capabilities=capabilities)
     with transaction.atomic():
         host_quota_lock()
-        warm = None
-        if _matches_warm_pool(runtime=runtime, image=image, limits=limits, capabilities=capabilities):
-            # Claimed before the check, so the claimed container's memory is counted once, as this request's; a refusal
-            # rolls the claim back with everything else.
-            warm = _claim_warm_container(image=image, runtime=runtime)
+        # Claimed before the check, so the claimed container's memory is counted once, as this request's; a refusal
+        # rolls the claim back with everything else.
+        warm = pool_claim(profile=profile)
         refusal = quota_refusal(
             quota=quota,
             learner_active=Sandbox.objects.filter(owner=owner, state__in=COUNTED).count(),
@@ -219,25 +229,8 @@ def _sandbox_create(fields: dict, *, pick_uid: bool) -> Sandbox:
     raise QuotaExceeded(AT_CAPACITY)
 
 
-def _matches_warm_pool(*, runtime: str, image: str, limits: Limits, capabilities) -> bool:
-    return (runtime == Runtime.RUNC and not capabilities and limits == default_limits()
-            and image == _config()["WORKSTATION_IMAGE"] and _config()["WARM_POOL_SIZE"] > 0)
-
-
-def _warm_containers():
-    return WarmContainer.objects.filter(instance=_config()["INSTANCE"])
-
-
-def _claim_warm_container(*, image: str, runtime: str) -> WarmContainer | None:
-    for warm in _warm_containers().filter(image=image, runtime=runtime).order_by("created_at")[:5]:
-        # Deleting the row is the claim: exactly one request gets a deleted count of 1.
-        if WarmContainer.objects.filter(pk=warm.pk).delete()[0] == 1:
-            return warm
-    return None
-
-
 def _after_warm_claim(sandbox_id: int) -> None:
-    from .tasks import sandbox_attach_task, warm_pool_fill_task
+    from .tasks import sandbox_attach_task
 
     event_publish(sandbox_id=sandbox_id, state=State.RUNNING, message="Claimed a ready workstation from the warm pool")
     # Off the critical path: the learner's first terminal attach should not compete with these for the CPU.
@@ -245,7 +238,7 @@ def _after_warm_claim(sandbox_id: int) -> None:
     # error page. The reconciler finishes an attach that never ran, and beat refills the pool.
     try:
         sandbox_attach_task.apply_async((sandbox_id,), countdown=1)
-        warm_pool_fill_task.apply_async(countdown=2)
+        pools_pass_queue(countdown=2)
     except (KombuOperationalError, OSError) as error:
         log.warning("could not queue the follow-ups of warm claim %s (the reaper will attach it): %s", sandbox_id, error)
 
@@ -373,8 +366,9 @@ def sandbox_attach(*, sandbox_id: int) -> bool:
     container = docker.state(sandbox.container_id)
     if container is None or container.name == name:
         return False
-    docker.connect(sandbox.container_id, _learner_network(sandbox.owner_id))
-    docker.disconnect(sandbox.container_id, _pool_network())
+    if sandbox.runtime == Runtime.RUNC:  # gVisor sandboxes have no network, pooled or not
+        docker.connect(sandbox.container_id, _learner_network(sandbox.owner_id))
+        docker.disconnect(sandbox.container_id, _pool_network())
     # Here and not at the claim: a warm container starts before anyone owns it, so its environment cannot hold them.
     _aws_profile_write(sandbox, container_id=sandbox.container_id)
     docker.rename(sandbox.container_id, name)
@@ -407,68 +401,22 @@ def _aws_profile_write(sandbox: Sandbox, *, container_id: str) -> None:
 
 # --- warm pool ------------------------------------------------------------------------------------------------------
 
-def _pool_network() -> str:
-    config = _config()
-    name = f"sandcloud-{config['INSTANCE']}-pool"
-    # No inter-container traffic on the holding network: pooled containers cannot see each other.
-    engine().ensure_network(name, labels=labels_for(config["INSTANCE"]), icc=False, subnets=_subnets(name))
-    return name
-
-
 def warm_pool_fill() -> int:
-    """Starts workstations until the pool holds WARM_POOL_SIZE; returns how many it started."""
-    lock = redis_client().lock(f"sandcloud:{_config()['INSTANCE']}:warm-pool-fill", timeout=120, blocking=False)
-    if not lock.acquire():
-        return 0  # another worker is filling it right now
-    try:
-        return _warm_pool_fill()
-    finally:
-        lock.release()
-
-
-def _warm_pool_fill() -> int:
-    config = _config()
-    wanted = config["WARM_POOL_SIZE"] - _warm_containers().filter(image=config["WORKSTATION_IMAGE"]).count()
-    started = 0
-    if wanted <= 0:
-        return 0
-    docker = engine()
-    if not docker.has_image(config["WORKSTATION_IMAGE"]):
-        return 0
-    try:
-        fence_verify()
-    except FenceMissing:
-        return 0  # fence_verify has told the operator; nothing waits in the pool unfenced
-    network = _pool_network()
-    for _ in range(wanted):
-        uid = _free_uid(POOL_UIDS)
-        name = f"sandcloud-{config['INSTANCE']}-warm-{uid}-{random.randrange(16**6):06x}"
-        binds, environment = workstation_docker(uid=uid, runtime=Runtime.RUNC)
-        spec = ContainerSpec(name=name, image=config["WORKSTATION_IMAGE"], uid=uid, gid=LEARNER_GID,
-                             binds=binds, environment=environment,
-                             labels=labels_for(config["INSTANCE"], pool=True), limits=default_limits(),
-                             network=network, command=workstation_command())
+    """One pass over the warm pools (sandbox/pools): returns how many containers it started. A class session's pool
+    that is still behind after a pass that made progress gets the next pass in a couple of seconds rather than at the
+    next beat, so a big class fills within its lead time (a pass starts at most WARM_POOL_BATCH containers)."""
+    pools_pass_started()
+    report = pools_tend()
+    if report.behind and report.started_total:
         try:
-            container_id = docker.run(spec)
-        except UidTaken:
-            continue  # another install's container holds it: the next round draws another
-        try:
-            WarmContainer.objects.create(instance=config["INSTANCE"], image=spec.image, runtime=Runtime.RUNC,
-                                         container_id=container_id, uid=uid)
-        except IntegrityError:
-            docker.remove(container_id)
-            continue
-        started += 1
-    return started
+            pools_pass_queue(countdown=2)
+        except (KombuOperationalError, OSError) as error:
+            log.warning("could not queue the next warm pool pass (beat will run it): %s", error)
+    return report.started_total
 
 
 def warm_pool_drain() -> int:
-    drained = 0
-    for warm in _warm_containers():
-        if WarmContainer.objects.filter(pk=warm.pk).delete()[0]:
-            engine().remove(warm.container_id)
-            drained += 1
-    return drained
+    return pools_drain()
 
 
 # --- stop, reap, reconcile ------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 from . import selectors, services
 from .models import Runtime, Sandbox
 from .states import ACTIVE
+from .terminals import terminal_preopen_for
 
 
 @login_required
@@ -43,6 +44,7 @@ def sandbox_start(request):
     except services.SandboxError as error:
         messages.error(request, str(error))
         return redirect("home")
+    terminal_preopen_for(sandbox)
     return redirect("sandbox-detail", sandbox_id=sandbox.pk)
 
 

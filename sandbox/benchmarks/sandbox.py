@@ -218,11 +218,14 @@ def bench_sandbox(*, runs: int, warmup: int = 1, echo_samples: int = 5, log_samp
 
     settings.SANDCLOUD["MAX_PER_LEARNER"] = per_learner
     settings.SANDCLOUD["WARM_POOL_SIZE"] = pool_size
+    # The pool holds exactly pool_size: demand sizing (sandbox/pools) would grow it after the cold runs.
+    settings.SANDCLOUD["WARM_POOL_MAX"] = pool_size
     password = secrets.token_urlsafe(16)
     user = bench_user(1, password)
     if Sandbox.objects.filter(owner=user).exclude(state__in=FINAL).exists():
         raise BenchError(f"{user} still has active sandboxes from another run; stop them first")
-    env = {"SANDCLOUD_MAX_PER_LEARNER": str(per_learner), "SANDCLOUD_WARM_POOL_SIZE": str(pool_size)}
+    env = {"SANDCLOUD_MAX_PER_LEARNER": str(per_learner), "SANDCLOUD_WARM_POOL_SIZE": str(pool_size),
+           "SANDCLOUD_WARM_POOL_MAX": str(pool_size)}
     started: list[int] = []
     cold_runs: list[SandboxRun] = []
     warm_runs: list[SandboxRun] = []

@@ -43,14 +43,19 @@ def file_endpoint(view: Callable) -> Callable:
     return wrapper
 
 
-def _json_body(request: HttpRequest) -> dict:
+def _check_length(request: HttpRequest, *, limit: int) -> None:
+    """Refuses a body over `limit` by its Content-Length, before Django reads (or stores) any of it."""
     try:
         length = int(request.headers.get("Content-Length", ""))
     except ValueError:
         raise FileRefused("The request has no length.", status=411) from None
-    if length > MAX_JSON_BODY:
+    if length > limit:
         raise FileRefused(f"That file is over {MAX_FILE_BYTES // (1024 * 1024)} MB, the editor's limit: use the "
-                          f"terminal.", status=413)
+                          f"terminal instead.", status=413)
+
+
+def _json_body(request: HttpRequest) -> dict:
+    _check_length(request, limit=MAX_JSON_BODY)
     try:
         data = json.loads(request.body)
     except ValueError:
@@ -128,14 +133,7 @@ def file_delete(request: HttpRequest, sandbox: Sandbox) -> HttpResponse:
 @require_POST
 @file_endpoint
 def file_upload(request: HttpRequest, sandbox: Sandbox) -> HttpResponse:
-    # Checked before Django reads the body: an upload over the limit is refused without being stored anywhere.
-    try:
-        length = int(request.headers.get("Content-Length", ""))
-    except ValueError:
-        raise FileRefused("The upload has no length.", status=411) from None
-    if length > MAX_UPLOAD_BODY:
-        raise FileRefused(f"That file is over {MAX_FILE_BYTES // (1024 * 1024)} MB, the editor's limit: copy it "
-                          f"in with the terminal instead.", status=413)
+    _check_length(request, limit=MAX_UPLOAD_BODY)  # an upload over the limit is never stored anywhere
     upload = request.FILES.get("file")
     if upload is None:
         raise FileRefused("Choose a file to upload.")

@@ -49,3 +49,27 @@ def test_files_left_behind_are_gone_when_the_next_sandbox_comes_from_the_warm_po
     assert second.container_id != first.container_id
     assert run_in(second, LOOK_FOR_IT, timeout=10) == (0, "")
     assert_host_and_bystander_answer(second)
+
+
+def test_files_left_behind_are_gone_when_the_next_sandbox_comes_from_a_labs_own_pool(start_sandbox, learner,
+                                                                                    other_learner):
+    # A lab's profile (its own memory and pids) has a pool of its own: the same promise holds there.
+    from sandbox.pools.profiles import Profile
+    from sandbox.pools.services import _start, pools_drain
+
+    profile = Profile(image=settings.SANDCLOUD["WORKSTATION_IMAGE"], runtime="runc", memory_mb=192, cpus=0.5, pids=96)
+    limits = profile.limits(services.default_limits())
+    try:
+        assert _start(profile, 1) == 1
+        first = start_sandbox(learner, limits=limits)
+        assert first.from_warm_pool
+        _leave_files_and_stop(first)
+        assert _start(profile, 1) == 1
+
+        second = start_sandbox(other_learner, limits=limits)
+
+        assert second.from_warm_pool and second.container_id != first.container_id
+        assert run_in(second, LOOK_FOR_IT, timeout=10) == (0, "")
+        assert_host_and_bystander_answer(second)
+    finally:
+        pools_drain()

@@ -1,4 +1,5 @@
-"""Benchmarks: `manage.py bench sandbox` (start-to-prompt, echo, log latency), `bench density` and `bench dashboard`."""
+"""Benchmarks: `manage.py bench sandbox` (start-to-prompt, echo, log latency), `bench herd` (a class starting a lab at
+once), `bench density`, `bench dashboard` and one per service."""
 import json
 
 from django.core.management.base import BaseCommand, CommandError
@@ -11,6 +12,7 @@ from sandbox.dockerproxy.benchmarks import bench_docker
 from sandbox.engine.docker import EngineError
 from sandbox.files.benchmarks import bench_files
 from sandbox.functions.benchmarks import bench_functions
+from sandbox.pools.benchmarks import bench_herd
 from sandbox.registry.benchmarks import bench_registry
 
 
@@ -27,6 +29,13 @@ class Command(BaseCommand):
         sandbox.add_argument("--log-samples", type=int, default=2, help="log lines timed per sandbox")
         sandbox.add_argument("--pool-size", type=int, default=2, help="warm pool size during the warm runs")
         sandbox.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+        herd = sub.add_parser("herd", help="a cohort presses Start on a lab at once, without and with a class session")
+        herd.add_argument("--learners", type=int, default=30)
+        herd.add_argument("--lab", default="resource-limits", help="slug of a lab in labs/content")
+        herd.add_argument("--lead-seconds", type=float, default=60,
+                          help="how far ahead the class session is scheduled (its lead time, shortened for the bench)")
+        herd.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
         density = sub.add_parser("density", help="start N idle sandboxes and report host memory per sandbox")
         density.add_argument("--count", type=int, required=True)
@@ -72,6 +81,9 @@ class Command(BaseCommand):
                 result = bench_sandbox(runs=options["runs"], warmup=options["warmup"],
                                        echo_samples=options["echo_samples"], log_samples=options["log_samples"],
                                        pool_size=options["pool_size"], progress=progress)
+            elif action == "herd":
+                result = bench_herd(learners=options["learners"], lab=options["lab"],
+                                    lead_seconds=options["lead_seconds"], progress=progress)
             elif action == "functions":
                 result = bench_functions(runs=options["runs"], rps_seconds=options["seconds"],
                                          clients=options["clients"], progress=progress)
