@@ -201,7 +201,8 @@ def running_edge(*, env: dict[str, str] | None = None, log_dir: Path | None = No
                 socket.create_server((address, port)).close()
             except OSError:
                 continue  # taken
-            log_path = log_dir / f"edge-{port}.log"
+            # Named for the instance too: the parallel processes of a test run take turns on the same few ports.
+            log_path = log_dir / f"edge-{settings.SANDCLOUD['INSTANCE']}-{port}.log"
             with open(log_path, "w") as edge_log:
                 # Its own settings agree on the port too: what it starts (a function's environment) is told the URL.
                 edge = subprocess.Popen([sys.executable, "manage.py", "awsedge", "--port", str(port)], cwd=BASE_DIR,

@@ -16,7 +16,14 @@ const SHOWN_KEY = "sandcloud.editor.shown";
 const MAX_REQUESTS_AT_ONCE = 2;
 
 function vendor(path) {
-  return import(new URL(`../build/${path}`, import.meta.url).href).catch(function (error) {
+  const url = new URL(`../build/${path}`, import.meta.url);
+  return import(url.href).catch(function (error) {
+    // A module whose fetch failed stays failed for this page under its URL: one more try under another URL covers a
+    // request lost on a busy server.
+    console.warn(`Sandcloud: ${path} did not load; trying once more`, error);
+    url.searchParams.set("retry", "1");
+    return import(url.href);
+  }).catch(function (error) {
     console.warn(`Sandcloud: ${path} did not load (run npm ci to build static/build/)`, error);
     return null;
   });

@@ -57,7 +57,8 @@ def test_only_the_cohorts_instructor_sees_its_dashboard_and_gradebook(staff_user
         assert client_for(staff_user).get(url).status_code == 200, url
 
 
-def test_the_live_feed_refuses_anyone_but_the_instructor(staff_user, learner):
+def test_the_live_feed_refuses_anyone_but_the_instructor(transactional_db, staff_user, learner):
+    # Committed rows: each socket's database calls run on a thread of their own (config/websockets.py).
     cohort = services.cohort_create(instructor=staff_user, name="Cloud 101")
     communicator = WebsocketCommunicator(application, f"/ws/cohorts/{cohort.pk}/", headers=headers_for(user=learner))
     assert async_to_sync(close_code)(communicator) == 4403

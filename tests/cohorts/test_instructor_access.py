@@ -65,7 +65,8 @@ def test_a_demoted_instructor_cannot_act_on_a_learners_sandbox(demoted):
     assert Sandbox.objects.filter(owner=sandbox.owner).count() == 1  # no reset sandbox was started
 
 
-def test_a_demoted_instructors_live_feed_is_refused(demoted):
+def test_a_demoted_instructors_live_feed_is_refused(transactional_db, demoted):
+    # Committed rows: each socket's database calls run on a thread of their own (config/websockets.py).
     teacher, cohort, _ = demoted
     communicator = WebsocketCommunicator(application, f"/ws/cohorts/{cohort.pk}/", headers=headers_for(user=teacher))
     assert async_to_sync(close_code)(communicator) == 4403

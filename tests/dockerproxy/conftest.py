@@ -49,13 +49,21 @@ def _remove_learner_objects():
         if container.labels.get("sandcloud.instance") == instance:
             container.remove(force=True)
     # The proxy's own prefix (letters and digits of the instance only: a parallel run's test123-gw0 is lrn-test123gw0-).
-    prefix = Namespace(instance=instance, owner="").tag
-    for image in client.images.list():
-        for tag in image.tags:
-            if tag.startswith(prefix):
-                client.images.remove(tag, force=True)
+    _images_remove(client, prefix=Namespace(instance=instance, owner="").tag)
     for volume in client.volumes.list(filters={"label": f"sandcloud.instance={instance}"}):
         volume.remove(force=True)
+
+
+def _images_remove(client: docker.DockerClient, *, prefix: str) -> None:
+    """Removes every image name that starts with `prefix`. From the engine's plain list: images.list() inspects each
+    image in turn, and fails when another test process removes one of them meanwhile."""
+    for summary in client.api.images():
+        for name in summary.get("RepoTags") or ():
+            if name.startswith(prefix):
+                try:
+                    client.images.remove(name, force=True)
+                except docker.errors.NotFound:
+                    pass  # its image went with an earlier name
 
 
 class LearnerDocker:
@@ -106,13 +114,7 @@ def _remove_objects_of(user) -> None:
     tag = f"lrn-{''.join(c for c in django_settings.SANDCLOUD['INSTANCE'].lower() if c.isalnum())}-{user.pk}"
     for container in client.containers.list(all=True, filters={"label": f"sandcloud.owner={tag}"}):
         container.remove(force=True)
-    for image in client.images.list():
-        for name in image.tags:
-            if name.startswith(tag + "/"):
-                try:
-                    client.images.remove(name, force=True)
-                except docker.errors.NotFound:
-                    pass  # its image went with an earlier tag
+    _images_remove(client, prefix=tag + "/")
     for volume in client.volumes.list(filters={"label": f"sandcloud.owner={tag}"}):
         volume.remove(force=True)
         volume_disk_remove(volume.name)
