@@ -180,7 +180,10 @@ class DockerEngine:
         except (APIError, requests.exceptions.RequestException) as error:
             raise _translate(error) from error
         last_error: Exception | None = None
-        for subnet in list(subnets) or [None]:
+        candidates = list(subnets) or [None]
+        vanishing_waits = 10
+        while candidates:
+            subnet = candidates.pop(0)
             ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)]) if subnet else None
             try:
                 created = self.api.create_network(name, driver="bridge", internal=True, labels=labels,
@@ -196,6 +199,13 @@ class DockerEngine:
                     pass
                 if "overlaps" in str(error):
                     last_error = error
+                    continue
+                if "same bridge name" in str(error) and vanishing_waits:
+                    # The same name's network from a moment ago is still being removed (its bridge is not gone yet):
+                    # wait for it, then make ours.
+                    vanishing_waits -= 1
+                    time.sleep(0.1)
+                    candidates.insert(0, subnet)
                     continue
                 raise _translate(error) from error
             except requests.exceptions.RequestException as error:
