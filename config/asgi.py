@@ -11,7 +11,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from cohorts.routing import websocket_urlpatterns as cohort_routes  # noqa: E402
-from config.websockets import SendBufferMiddleware, ThreadPerSocketMiddleware  # noqa: E402
+from config.websockets import SendBufferMiddleware, SocketThreadsMiddleware  # noqa: E402
 from sandbox.awsapi.asgi import EdgeApplication  # noqa: E402
 from sandbox.functions.routing import websocket_urlpatterns as function_routes  # noqa: E402
 from sandbox.routing import websocket_urlpatterns as sandbox_routes  # noqa: E402
@@ -20,6 +20,6 @@ application = ProtocolTypeRouter({
     # AWS API requests under /aws skip Django's request cycle (sandbox/awsapi/asgi.py says what is kept).
     "http": EdgeApplication(django_asgi_app),
     # Outermost, because only here is `send` still daphne's own (config/websockets.py says why it matters).
-    "websocket": SendBufferMiddleware(ThreadPerSocketMiddleware(
+    "websocket": SendBufferMiddleware(SocketThreadsMiddleware(
         AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(sandbox_routes + cohort_routes + function_routes))))),
 })

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import logging
 import sys
 import weakref
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import ThreadSensitiveContext
 from django.conf import settings
@@ -25,6 +27,9 @@ UNSENT_HARD_LIMIT = 2 * 1024 * 1024
 DRAIN_POLL_SECONDS = 0.05
 
 SCOPE_KEY = "sandcloud.unsent_bytes"
+
+# Threads that run the WebSockets' synchronous calls, shared by every socket of a web process.
+SOCKET_THREADS = 4
 
 
 # How daphne buffers what a consumer sends, and why the bound must read its transport (daphne 4.2, autobahn 26,
@@ -54,19 +59,26 @@ class SendBufferMiddleware:
         return await self.inner(scope, receive, send)
 
 
-class ThreadPerSocketMiddleware:
-    """Gives each WebSocket its own thread for the consumer's synchronous calls (database reads, sandbox_touch).
+class SocketThreadsMiddleware:
+    """Spreads the WebSockets' synchronous calls (database reads, sandbox_touch) over a few shared threads.
 
     Channels' `database_sync_to_async` is thread-sensitive: outside a ThreadSensitiveContext (Django makes one per HTTP
     request; Channels none per socket) every socket's calls queue on one shared thread, so thirty learners opening
-    their terminals at once waited for each other's reads.
+    their terminals at once waited for each other's reads. A context per socket would cost a thread per socket, which
+    a learner who opens sockets could grow; so each socket is handed one of SOCKET_THREADS single-thread executors in
+    turn, all started with the process: the thread count does not move with the sockets.
     """
 
     def __init__(self, inner):
         self.inner = inner
+        self.executors = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"socket-calls-{n}")
+                          for n in range(SOCKET_THREADS)]
+        for executor in self.executors:
+            executor.submit(int)  # starts its thread now
+        self.turns = itertools.cycle(self.executors)
 
     async def __call__(self, scope, receive, send):
-        async with ThreadSensitiveContext():
+        async with ThreadSensitiveContext(executor=next(self.turns)):
             return await self.inner(scope, receive, send)
 
 

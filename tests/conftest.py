@@ -39,6 +39,9 @@ RUN_ALONE = (
     # container to timing once each in clean-clone runs with the other processes busy.
     "tests/sandbox/test_services.py::test_provisioning_the_same_sandbox_twice_at_once_ends_running_with_one_container",
     "tests/dockerproxy/test_streams.py::test_exec_it_gets_a_terminal",
+    # The front page's player did not appear within 40 s in two clean-clone runs with the other processes busy (it
+    # passes under four busy loops alone); the test now says what the page reported if it happens again.
+    "tests/browser/test_class_journey.py",
 )
 
 

@@ -190,6 +190,19 @@ def csp_watch(page: Page) -> list[str]:
     return refusals
 
 
+def page_problems(page: Page) -> list[str]:
+    """Collects what went wrong in the page from now on (script errors, console errors, failed or refused requests), to
+    say why an element never appeared."""
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+    page.on("console", lambda message: problems.append(f"console {message.type}: {message.text}")
+            if message.type == "error" else None)
+    page.on("requestfailed", lambda request: problems.append(f"{request.url} failed: {request.failure}"))
+    page.on("response", lambda response: problems.append(f"{response.url} answered {response.status}")
+            if response.status >= 400 else None)
+    return problems
+
+
 def sign_in(page: Page, base_url: str, *, username: str, password: str, next_path: str = "/") -> None:
     """Signs in through the login form, then lands on `next_path`."""
     page.goto(f"{base_url}/accounts/login/?{urlencode({'next': next_path})}")

@@ -10,7 +10,8 @@ from playwright.sync_api import expect
 from cohorts.models import Cohort
 from lessons.services import lessons_load
 
-from .conftest import VIEWPORT, chromium, csp_watch, sandboxes_stop, sign_in, terminal_wait_for_prompt
+from .conftest import (VIEWPORT, chromium, csp_watch, page_problems, sandboxes_stop, sign_in,
+                       terminal_wait_for_prompt)
 
 PHONE = {"width": 375, "height": 812}
 LAB_SLUG = "containers-are-processes"
@@ -27,11 +28,14 @@ def test_a_visitor_signs_up_into_the_cohort_and_an_instructor_adds_a_roster(stac
         with chromium() as browser:
             # A visitor opens the front page, sees what Sandcloud is and a recorded lab, and creates an account.
             visitor = browser.new_context(viewport=VIEWPORT).new_page()
-            visitor_refusals = csp_watch(visitor)
+            visitor_refusals, visitor_problems = csp_watch(visitor), page_problems(visitor)
             visitor.goto(stack + "/")
             expect(visitor.get_by_role("heading", name="Learn cloud compute on real machines.")).to_be_visible()
-            # The player compiles its WebAssembly terminal first: seconds when the suite's processes share the CPU.
-            expect(visitor.locator("#lab-demo .ap-player")).to_be_visible(timeout=40_000)
+            player = visitor.locator("#lab-demo .ap-player")
+            try:  # mounted as soon as its script runs (seconds when the suite's processes share the CPU)
+                expect(player).to_be_visible(timeout=40_000)
+            except AssertionError as missing:
+                raise AssertionError(f"the front page's player is missing; the page said: {visitor_problems}") from missing
             expect(visitor.locator("#front-lessons li")).to_have_count(7)
             visitor.wait_for_timeout(2500)  # the recording types its first commands
             visitor.screenshot(path="/tmp/pw-front-1366.png")

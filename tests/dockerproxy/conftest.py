@@ -45,13 +45,21 @@ def proxy_dir(tmp_path_factory, django_db_setup, docker_engine):
 def _remove_learner_objects():
     client = docker.from_env()
     instance = django_settings.SANDCLOUD["INSTANCE"]
-    for container in client.containers.list(all=True, filters={"label": "sandcloud.kind=learner-container"}):
-        if container.labels.get("sandcloud.instance") == instance:
-            container.remove(force=True)
+    _containers_remove(client, "sandcloud.kind=learner-container", f"sandcloud.instance={instance}")
     # The proxy's own prefix (letters and digits of the instance only: a parallel run's test123-gw0 is lrn-test123gw0-).
     _images_remove(client, prefix=Namespace(instance=instance, owner="").tag)
     for volume in client.volumes.list(filters={"label": f"sandcloud.instance={instance}"}):
         volume.remove(force=True)
+
+
+def _containers_remove(client: docker.DockerClient, *labels: str) -> None:
+    """Removes every container that has all the labels. From the engine's plain list: containers.list() inspects each
+    container in turn, and fails when one is removed meanwhile (by its --rm, or by another test process)."""
+    for summary in client.api.containers(all=True, filters={"label": list(labels)}):
+        try:
+            client.api.remove_container(summary["Id"], force=True)
+        except docker.errors.NotFound:
+            pass  # gone meanwhile
 
 
 def _images_remove(client: docker.DockerClient, *, prefix: str) -> None:
@@ -112,8 +120,7 @@ def _remove_objects_of(user) -> None:
     """Everything a test's learner made on the engine (a later test's learner may get the same user id)."""
     client = docker.from_env()
     tag = f"lrn-{''.join(c for c in django_settings.SANDCLOUD['INSTANCE'].lower() if c.isalnum())}-{user.pk}"
-    for container in client.containers.list(all=True, filters={"label": f"sandcloud.owner={tag}"}):
-        container.remove(force=True)
+    _containers_remove(client, f"sandcloud.owner={tag}")
     _images_remove(client, prefix=tag + "/")
     for volume in client.volumes.list(filters={"label": f"sandcloud.owner={tag}"}):
         volume.remove(force=True)
