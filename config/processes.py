@@ -131,9 +131,10 @@ def worker_start(*, env: dict[str, str] | None = None, log_dir: Path | None = No
 
 
 @contextmanager
-def running_stack(*, env: dict[str, str] | None = None, worker: bool = True,
-                  log_dir: Path | None = None) -> Iterator[str]:
-    """Yields the base URL of a daphne server (plus a Celery worker) sharing this process's settings and database."""
+def running_stack(*, env: dict[str, str] | None = None, worker: bool = True, log_dir: Path | None = None,
+                  web_processes: int | None = None) -> Iterator[str]:
+    """Yields the base URL of a daphne server (plus a Celery worker) sharing this process's settings and database.
+    With `web_processes`, the server is `make run`'s (config/webserver.py): that many daphne processes on one port."""
     port = free_port()
     log_dir = log_dir or BASE_DIR / "var" / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -143,9 +144,13 @@ def running_stack(*, env: dict[str, str] | None = None, worker: bool = True,
     workers: list[WorkerProcess] = []
     try:
         with open(log_dir / f"web-{port}.log", "w") as web_log:
-            web = subprocess.Popen([str(bin_dir / "daphne"), "-b", "127.0.0.1", "-p", str(port),
-                                    "config.asgi:application"], cwd=BASE_DIR, env=child_env, stdout=web_log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+            if web_processes is None:
+                command = [str(bin_dir / "daphne"), "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"]
+            else:
+                command = [sys.executable, "-m", "config.webserver", "--host", "127.0.0.1", "--port", str(port),
+                           "--processes", str(web_processes)]
+            web = subprocess.Popen(command, cwd=BASE_DIR, env=child_env, stdout=web_log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
         if worker:
             workers.append(worker_start(env=env, log_dir=log_dir))
         _wait_for_port(port, web, timeout=30)

@@ -27,6 +27,8 @@ _lock = threading.Lock()
 # sandbox id -> (the attach, finished or still opening; when it is given up). A socket that connects while the attach is
 # still opening waits for it rather than opening a second one.
 _opened: dict[int, tuple[Future, float]] = {}
+_expiry: threading.Thread | None = None  # runs while something is held, so an attach nobody takes is closed on time
+_expiry_wake = threading.Condition(_lock)
 
 
 def terminal_preopen_for(sandbox) -> None:
@@ -44,6 +46,7 @@ def terminal_preopen(*, sandbox_id: int, container_id: str, uid: int) -> None:
         _expire_locked()
         previous = _opened.pop(sandbox_id, None)
         _opened[sandbox_id] = (future, time.monotonic() + PREOPEN_SECONDS)
+        _expiry_ensure_locked()
     if previous is not None:
         _discard(previous[0])
     threading.Thread(target=_open, args=(future, sandbox_id, container_id, uid), name=f"preopen-{sandbox_id}",
@@ -71,6 +74,27 @@ def _expire_locked() -> None:
     now = time.monotonic()
     for sandbox_id in [key for key, (_, deadline) in _opened.items() if deadline < now]:
         _discard(_opened.pop(sandbox_id)[0])
+
+
+def _expiry_ensure_locked() -> None:
+    global _expiry
+    if _expiry is None:
+        _expiry = threading.Thread(target=_expiry_run, name="preopen-expiry", daemon=True)
+        _expiry.start()
+    _expiry_wake.notify()
+
+
+def _expiry_run() -> None:
+    """Closes what nobody took (its socket landed in another web process, or the page never opened one) when its time
+    is up, then ends once nothing is held."""
+    global _expiry
+    with _lock:
+        while _opened:
+            _expire_locked()
+            if _opened:
+                first = min(deadline for _, deadline in _opened.values())
+                _expiry_wake.wait(timeout=max(0.05, first - time.monotonic()))
+        _expiry = None
 
 
 def _discard(future: Future) -> None:

@@ -178,8 +178,16 @@ def _children_cpu_seconds() -> dict[str, float]:
         while parent != me and parent in seen:
             pid, parent = parent, seen[parent][1]
         if parent == me:
-            totals[seen[pid][0]] = totals.get(seen[pid][0], 0.0) + cpu
+            name = "daphne" if _is_webserver(pid) else seen[pid][0]  # its children are the daphne processes
+            totals[name] = totals.get(name, 0.0) + cpu
     return totals
+
+
+def _is_webserver(pid: int) -> bool:
+    try:
+        return b"config.webserver" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def _herd(loop: asyncio.AbstractEventLoop, sites: list[SiteClient], slug: str) -> tuple[list[Press], dict]:
@@ -282,9 +290,12 @@ def _targets(with_class: dict) -> dict:
 
 
 def bench_herd(*, learners: int, lab: str = "resource-limits", lead_seconds: float = 60.0,
-               progress: Callable[[str], None] = lambda line: None) -> dict:
-    """`learners` accounts in one cohort press Start on `lab` at once through daphne + a real Celery worker: first
-    with the pools drained, then with a class session scheduled `lead_seconds` ahead and its pool filled."""
+               web_processes: int | None = None, progress: Callable[[str], None] = lambda line: None) -> dict:
+    """`learners` accounts in one cohort press Start on `lab` at once through `make run`'s web server (config/webserver.py,
+    `web_processes` daphne processes, default as `make run`) + a real Celery worker: first with the pools drained,
+    then with a class session scheduled `lead_seconds` ahead and its pool filled."""
+    from config.webserver import default_processes
+
     from config.processes import running_stack
 
     if learners < 1:
@@ -315,12 +326,13 @@ def bench_herd(*, learners: int, lab: str = "resource-limits", lead_seconds: flo
     lead_minutes = settings.SANDCLOUD["CLASS_LEAD_MINUTES"]
     loop = asyncio.new_event_loop()
     session = None
-    result: dict = {"learners": learners, "lab": lab, "profile": profile.key,
+    web_processes = web_processes or default_processes()
+    result: dict = {"learners": learners, "lab": lab, "profile": profile.key, "web_processes": web_processes,
                     "memory": {"budget_mb": budget_mb, "free_mb": free_mb, "herd_mb": learners * profile.memory_mb},
                     "tending": f"in-process pools_tend every {tender.interval:g} s as beat, back to back while the "
                                f"class pool fills"}
     try:
-        with running_stack() as base_url:
+        with running_stack(web_processes=web_processes) as base_url:
             sites = []
             for user in users:
                 sites.append(site := SiteClient(base_url))

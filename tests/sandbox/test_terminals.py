@@ -79,3 +79,22 @@ def test_a_terminal_nobody_took_is_closed_after_its_time(warm_claim, monkeypatch
 
     assert terminals.terminal_take(sandbox_id=warm_claim.pk) is None
     assert preopened.sock._closed
+
+
+def test_a_terminal_nobody_took_is_closed_on_time_without_another_call(warm_claim, monkeypatch):
+    """As when the learner's socket lands in another web process (config/webserver.py) and nothing else happens here."""
+    wait_for_preopened(warm_claim.pk)
+    terminals.terminal_close(terminals.terminal_take(sandbox_id=warm_claim.pk).result())  # the claim's own, full time
+    monkeypatch.setattr(terminals, "PREOPEN_SECONDS", 0.8)
+    terminals.terminal_preopen(sandbox_id=warm_claim.pk, container_id=warm_claim.container_id, uid=warm_claim.uid)
+    preopened = wait_for_preopened(warm_claim.pk)
+
+    deadline = time.monotonic() + 5
+    while not preopened.sock._closed and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert preopened.sock._closed
+    assert not terminals._opened
+    deadline = time.monotonic() + 2
+    while terminals._expiry is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert terminals._expiry is None  # the expiry thread ends once nothing is held

@@ -35,6 +35,9 @@ class Command(BaseCommand):
         herd.add_argument("--lab", default="resource-limits", help="slug of a lab in labs/content")
         herd.add_argument("--lead-seconds", type=float, default=60,
                           help="how far ahead the class session is scheduled (its lead time, shortened for the bench)")
+        herd.add_argument("--web-processes", type=int, default=None,
+                          help="daphne processes of the web server (default as make run: SANDCLOUD_WEB_PROCESSES, "
+                               "else one per core)")
         herd.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
         density = sub.add_parser("density", help="start N idle sandboxes and report host memory per sandbox")
@@ -83,7 +86,8 @@ class Command(BaseCommand):
                                        pool_size=options["pool_size"], progress=progress)
             elif action == "herd":
                 result = bench_herd(learners=options["learners"], lab=options["lab"],
-                                    lead_seconds=options["lead_seconds"], progress=progress)
+                                    lead_seconds=options["lead_seconds"], web_processes=options["web_processes"],
+                                    progress=progress)
             elif action == "functions":
                 result = bench_functions(runs=options["runs"], rps_seconds=options["seconds"],
                                          clients=options["clients"], progress=progress)
