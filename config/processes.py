@@ -71,7 +71,7 @@ def database_url() -> str:
     from django.db import connection
 
     config = connection.settings_dict
-    if config["ENGINE"].endswith("sqlite3"):
+    if connection.vendor == "sqlite":
         return f"sqlite:///{config['NAME']}"
     return (f"postgres://{config['USER']}:{config['PASSWORD']}@{config['HOST'] or '127.0.0.1'}:"
             f"{config['PORT'] or 5432}/{config['NAME']}")

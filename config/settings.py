@@ -143,6 +143,8 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # WAL: readers never wait for a writer, and a commit appends to the log instead of rewriting the file with several
     # fsyncs (synchronous=NORMAL is safe with WAL: a power cut may lose the last commits, never the file). A class of
     # thirty starting a lab at once queued on those commits (bench herd).
+    # Writers queue for their turn instead of polling SQLite's lock (config/sqlite/base.py says why).
+    DATABASES["default"]["ENGINE"] = "config.sqlite"
     DATABASES["default"].setdefault("OPTIONS", {}).update({
         "timeout": 20, "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL"})

@@ -117,6 +117,12 @@ def _lab_save(spec: LabSpec) -> Lab:
 
 def lab_start(*, user: AbstractBaseUser, lab: Lab) -> Sandbox:
     """The learner's sandbox for this lab: the running one if there is one, else a new one set up for their step."""
+    # Read before the write transaction, which every learner's start waits for in turn: the step to set up (a step
+    # passed meanwhile is in this sandbox's next setup), and the running sandbox most presses find.
+    existing = lab_sandbox_for(user=user, lab=lab)
+    if existing is not None:
+        return existing
+    step = steps_current(user=user, lab=lab)
     with transaction.atomic():
         # Lock the learner's row so a double click waits here and then finds the first click's sandbox instead of
         # making a second one (no-op on SQLite, whose IMMEDIATE transactions already serialize writers).
@@ -124,7 +130,7 @@ def lab_start(*, user: AbstractBaseUser, lab: Lab) -> Sandbox:
         existing = lab_sandbox_for(user=user, lab=lab)
         if existing is not None:
             return existing
-        return _lab_sandbox_new(user=user, lab=lab, step=steps_current(user=user, lab=lab))
+        return _lab_sandbox_new(user=user, lab=lab, step=step)
 
 
 def step_reset(*, user: AbstractBaseUser, step: LabStep,
@@ -173,31 +179,28 @@ def lab_environment(lab: Lab) -> LabEnvironment:
 
 
 def _lab_sandbox_new(*, user: AbstractBaseUser, lab: Lab, step: LabStep) -> Sandbox:
-    env = lab.environment
     environment = lab_environment(lab)
     with transaction.atomic():
         try:
             sandbox = sandbox_services.sandbox_request(
                 owner=user, lab_slug=lab.slug, step_slug=step.slug, runtime=environment.runtime,
-                image=environment.image, limits=environment.limits, capabilities=list(environment.capabilities))
+                image=environment.image, limits=environment.limits, capabilities=list(environment.capabilities),
+                ttl_minutes=lab.environment.get("time_limit_minutes"))
         except sandbox_services.SandboxError as error:
             raise LabRefused(str(error)) from error
-        if env.get("time_limit_minutes"):
-            ttl = settings.SANDCLOUD["TTL_MINUTES"]
-            sandbox = sandbox_services.sandbox_extend(sandbox_id=sandbox.pk, minutes=env["time_limit_minutes"] - ttl)
         # The tie is what lets the grader check this sandbox: only this path, which gave it the lab's environment and
         # queues the step's setup, makes one.
         LabSandbox.objects.create(sandbox=sandbox, lab=lab, step=step)
         sandbox_id, step_id = sandbox.pk, step.pk
-        transaction.on_commit(lambda: _setup_queue(sandbox_id=sandbox_id, step_id=step_id))
-    sandbox.refresh_from_db()
+        countdown = sandbox_services.WARM_FOLLOW_UP_SECONDS if sandbox.from_warm_pool else 0
+        transaction.on_commit(lambda: _setup_queue(sandbox_id=sandbox_id, step_id=step_id, countdown=countdown))
     return sandbox
 
 
-def _setup_queue(*, sandbox_id: int, step_id: int) -> None:
+def _setup_queue(*, sandbox_id: int, step_id: int, countdown: float = 0) -> None:
     from .tasks import step_setup_task
 
-    step_setup_task.delay(sandbox_id, step_id)
+    step_setup_task.apply_async((sandbox_id, step_id), countdown=countdown)
 
 
 def _setup_move_on(*, sandbox_id: int, step: LabStep) -> None:

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
@@ -143,12 +143,13 @@ def memory_commitment_register(committed_mb) -> None:
         _memory_commitments.append(committed_mb)
 
 
-def memory_committed_mb() -> int:
-    """The memory limits of every sandbox that has or will have a container, of the warm pool's containers, and of
-    every other service's containers."""
+def memory_committed_mb(*, sandboxes_mb: int | None = None) -> int:
+    """The memory limits of every sandbox that has or will have a container (`sandboxes_mb` when the caller has just
+    summed them), of the warm pool's containers, and of every other service's containers."""
     from .pools.services import pool_memory_mb
 
-    sandboxes = Sandbox.objects.filter(state__in=COUNTED).aggregate(total=Sum("memory_mb"))["total"] or 0
+    sandboxes = sandboxes_mb if sandboxes_mb is not None else (
+        Sandbox.objects.filter(state__in=COUNTED).aggregate(total=Sum("memory_mb"))["total"] or 0)
     others = sum(committed() for committed in _memory_commitments)
     return sandboxes + pool_memory_mb() + others
 
@@ -166,8 +167,9 @@ def host_memory_budget_mb() -> int:
 
 def sandbox_request(*, owner: AbstractBaseUser, lab_slug: str = "", step_slug: str = "", runtime: str = Runtime.RUNC,
                     image: str | None = None, limits: Limits | None = None,
-                    capabilities: list[str] | tuple[str, ...] = ()) -> Sandbox:
-    """Checks quotas and records the request; a matching warm container is claimed at once, else a worker starts one."""
+                    capabilities: list[str] | tuple[str, ...] = (), ttl_minutes: int | None = None) -> Sandbox:
+    """Checks quotas and records the request; a matching warm container is claimed at once, else a worker starts one.
+    It expires after `ttl_minutes` (a lab's time limit), else after TTL_MINUTES."""
     config = _config()
     if runtime not in Runtime.values:
         raise SandboxError(f"Unknown runtime {runtime!r}: choose runc or runsc.")
@@ -191,11 +193,12 @@ def sandbox_request(*, owner: AbstractBaseUser, lab_slug: str = "", step_slug: s
         # Claimed before the check, so the claimed container's memory is counted once, as this request's; a refusal
         # rolls the claim back with everything else.
         warm = pool_claim(profile=profile)
+        counted = Sandbox.objects.filter(state__in=COUNTED).aggregate(
+            host=Count("pk"), learner=Count("pk", filter=Q(owner=owner)), memory_mb=Sum("memory_mb"))
         refusal = quota_refusal(
-            quota=quota,
-            learner_active=Sandbox.objects.filter(owner=owner, state__in=COUNTED).count(),
-            host_active=Sandbox.objects.filter(state__in=COUNTED).count(),
-            memory_committed_mb=memory_committed_mb(), memory_requested_mb=limits.memory_mb,
+            quota=quota, learner_active=counted["learner"], host_active=counted["host"],
+            memory_committed_mb=memory_committed_mb(sandboxes_mb=counted["memory_mb"] or 0),
+            memory_requested_mb=limits.memory_mb,
         )
         if refusal:
             log.info("refused a sandbox for %s: %s", owner.get_username(), refusal)
@@ -204,7 +207,7 @@ def sandbox_request(*, owner: AbstractBaseUser, lab_slug: str = "", step_slug: s
             owner=owner, lab_slug=lab_slug, step_slug=step_slug, image=image, runtime=runtime,
             memory_mb=limits.memory_mb, cpus=limits.cpus, pids_limit=limits.pids, capabilities=list(capabilities),
             created_at=now, last_active_at=now, state_changed_at=now,
-            expires_at=now + timedelta(minutes=config["TTL_MINUTES"]),
+            expires_at=now + timedelta(minutes=ttl_minutes or config["TTL_MINUTES"]),
         )
         if warm is not None:
             fields.update(uid=warm.uid, container_id=warm.container_id, from_warm_pool=True, state=State.RUNNING,
@@ -229,6 +232,12 @@ def _sandbox_create(fields: dict, *, pick_uid: bool) -> Sandbox:
     raise QuotaExceeded(AT_CAPACITY)
 
 
+# A warm claim's follow-ups (its attach, the pool's refill, a lab's step setup) wait this long, so that a class
+# arriving at once gets its prompts first and their Docker work comes after. Meanwhile the claimed container stays on
+# the holding network, where it reaches nothing and nothing reaches it.
+WARM_FOLLOW_UP_SECONDS = 3
+
+
 def _after_warm_claim(sandbox_id: int) -> None:
     from .tasks import sandbox_attach_task
 
@@ -237,8 +246,8 @@ def _after_warm_claim(sandbox_id: int) -> None:
     # The claim has committed and the learner has a running sandbox: a broker that is away must not turn that into an
     # error page. The reconciler finishes an attach that never ran, and beat refills the pool.
     try:
-        sandbox_attach_task.apply_async((sandbox_id,), countdown=1)
-        pools_pass_queue(countdown=2)
+        sandbox_attach_task.apply_async((sandbox_id,), countdown=WARM_FOLLOW_UP_SECONDS)
+        pools_pass_queue(countdown=WARM_FOLLOW_UP_SECONDS)
     except (KombuOperationalError, OSError) as error:
         log.warning("could not queue the follow-ups of warm claim %s (the reaper will attach it): %s", sandbox_id, error)
 
@@ -366,12 +375,21 @@ def sandbox_attach(*, sandbox_id: int) -> bool:
     container = docker.state(sandbox.container_id)
     if container is None or container.name == name:
         return False
-    if sandbox.runtime == Runtime.RUNC:  # gVisor sandboxes have no network, pooled or not
-        docker.connect(sandbox.container_id, _learner_network(sandbox.owner_id))
-        docker.disconnect(sandbox.container_id, _pool_network())
-    # Here and not at the claim: a warm container starts before anyone owns it, so its environment cannot hold them.
-    _aws_profile_write(sandbox, container_id=sandbox.container_id)
-    docker.rename(sandbox.container_id, name)
+    try:
+        if sandbox.runtime == Runtime.RUNC:  # gVisor sandboxes have no network, pooled or not
+            docker.connect(sandbox.container_id, _learner_network(sandbox.owner_id))
+            docker.disconnect(sandbox.container_id, _pool_network())
+        # Here and not at the claim: a warm container starts before anyone owns it, so its environment cannot hold them.
+        _aws_profile_write(sandbox, container_id=sandbox.container_id)
+        docker.rename(sandbox.container_id, name)
+    except EngineUnavailable:
+        raise
+    except EngineError as error:
+        # The learner stopped it meanwhile ("marked for removal"): the stop won, and there is nothing left to attach.
+        if Sandbox.objects.filter(pk=sandbox_id, state=State.RUNNING).exists():
+            raise
+        log.info("sandbox %s stopped while its warm claim was being attached: %s", sandbox_id, error)
+        return False
     return True
 
 

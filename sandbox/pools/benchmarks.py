@@ -183,6 +183,35 @@ def _children_cpu_seconds() -> dict[str, float]:
     return totals
 
 
+ENGINE_PROGRAMS = ("dockerd", "containerd", "containerd-shim", "containerd-shim-runc-v2", "runc", "docker-proxy")
+
+
+def _programs_cpu_seconds(programs: tuple[str, ...]) -> dict[int, float]:
+    """CPU seconds used so far by every process whose name is one of `programs`, by pid (exited ones are not counted,
+    so a short-lived runc is missed: the machine's busy share below covers it)."""
+    tick, found = os.sysconf("SC_CLK_TCK"), {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if stat[stat.index("(") + 1:stat.rindex(")")] in programs:
+            fields = stat[stat.rindex(")") + 2:].split()
+            found[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    return found
+
+
+def _machine_cpu_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of all cores since boot, from /proc/stat."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    total = sum(fields[:8])  # guest time is counted in user already
+    idle = fields[3] + fields[4]  # idle + iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return (total - idle) / tick, total / tick
+
+
 def _is_webserver(pid: int) -> bool:
     try:
         return b"config.webserver" in Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -196,6 +225,7 @@ def _herd(loop: asyncio.AbstractEventLoop, sites: list[SiteClient], slug: str) -
     seconds the web server and the worker spent show which of them the herd waited for."""
     barrier = threading.Barrier(len(sites))
     load, cpu, own, began = os.getloadavg()[0], _children_cpu_seconds(), time.process_time(), time.perf_counter()
+    engine_cpu, machine = _programs_cpu_seconds(ENGINE_PROGRAMS), _machine_cpu_seconds()
     with ThreadPoolExecutor(max_workers=len(sites), thread_name_prefix="learner") as executor:
         async def everyone() -> list[Press]:
             return await asyncio.gather(*(_learner(site, slug, barrier, executor) for site in sites))
@@ -205,7 +235,12 @@ def _herd(loop: asyncio.AbstractEventLoop, sites: list[SiteClient], slug: str) -
     host = {"load_1min_before": round(load, 2), "seconds": round(time.perf_counter() - began, 1),
             **{f"cpu_seconds_{name}": round(spent - cpu.get(name, 0.0), 1)
                for name, spent in _children_cpu_seconds().items()},
-            "cpu_seconds_bench_client": round(time.process_time() - own, 1)}
+            "cpu_seconds_bench_client": round(time.process_time() - own, 1),
+            # dockerd, containerd and the shims start the execs (terminal attaches, setups) and swap the networks.
+            "cpu_seconds_docker": round(sum(spent - engine_cpu.get(pid, 0.0)
+                                            for pid, spent in _programs_cpu_seconds(ENGINE_PROGRAMS).items()), 1)}
+    busy, total = (after - before for after, before in zip(_machine_cpu_seconds(), machine))
+    host["machine_busy_percent"] = round(100 * busy / total) if total else None
     warm = dict(Sandbox.objects.filter(pk__in=[p.sandbox_id for p in presses if p.sandbox_id])
                 .values_list("pk", "from_warm_pool"))
     for press in presses:

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from sandbox import services
 from sandbox.engine import docker as docker_module
-from sandbox.engine.docker import DockerEngine, engine
+from sandbox.engine.docker import DockerEngine, EngineError, engine
 from sandbox.engine.images import LEARNER_GID
 from sandbox.models import Sandbox, WarmContainer
 from sandbox.policy import ContainerSpec, container_name, labels_for, learner_network_name, workstation_command
@@ -339,6 +339,35 @@ def test_the_reaper_attaches_a_claimed_warm_container_whose_attach_was_lost(star
     assert run_in(sandbox, "whoami")[1].strip() == "learner"
     # And a later pass finds nothing left to repair.
     assert services.sandbox_reap()["attached"] == 0
+
+
+def test_an_attach_that_loses_the_race_with_the_learners_stop_ends_quietly(start_sandbox, learner, other_learner,
+                                                                           monkeypatch):
+    from sandbox import tasks
+
+    # Given two warm claims whose attaches have not run yet.
+    monkeypatch.setitem(settings.SANDCLOUD, "WARM_POOL_SIZE", 2)
+    assert services.warm_pool_fill() == 2
+    monkeypatch.setattr(tasks.sandbox_attach_task, "apply_async", lambda *args, **kwargs: None)
+    stopped, broken = start_sandbox(learner), start_sandbox(other_learner)
+    assert stopped.from_warm_pool and broken.from_warm_pool
+    docker = engine()
+    connect = docker.connect
+
+    def container_gone_meanwhile(container_id, network):
+        if container_id == stopped.container_id:  # the learner's stop won the race: the row says so
+            Sandbox.objects.filter(pk=stopped.pk).update(state=State.STOPPING)
+        docker.api.remove_container(container_id, force=True)
+        return connect(container_id, network)
+
+    monkeypatch.setattr(docker, "connect", container_gone_meanwhile)
+    # When their attaches run, the engine refuses both.
+    # Then the stopped sandbox's attach ends quietly: there is nothing left to attach.
+    assert services.sandbox_attach(sandbox_id=stopped.pk) is False
+    # And a refusal for a sandbox that is meant to be running is still an error, for the task to retry.
+    with pytest.raises(EngineError):
+        services.sandbox_attach(sandbox_id=broken.pk)
+    Sandbox.objects.filter(pk=broken.pk).update(state=State.STOPPING)
 
 
 def test_the_reaper_leaves_a_fresh_claim_to_its_own_attach_task(start_sandbox, learner, monkeypatch):
