@@ -213,8 +213,10 @@ def docker_run_baseline(runs: int) -> list[float]:
 
 def bench_sandbox(*, runs: int, warmup: int = 1, echo_samples: int = 5, log_samples: int = 2, pool_size: int = 2,
                   per_learner: int = 50, progress: Callable[[str], None] = lambda line: None) -> dict:
-    """Cold starts (empty pool), then warm starts (pool filled before each), through daphne + a real Celery worker."""
+    """Cold starts (empty pool), then warm starts (pool filled before each), through `make run`'s web server
+    (config/webserver.py, as many daphne processes) + a real Celery worker."""
     from config.processes import running_stack
+    from config.webserver import default_processes
 
     settings.SANDCLOUD["MAX_PER_LEARNER"] = per_learner
     settings.SANDCLOUD["WARM_POOL_SIZE"] = pool_size
@@ -232,7 +234,7 @@ def bench_sandbox(*, runs: int, warmup: int = 1, echo_samples: int = 5, log_samp
     loop = asyncio.new_event_loop()
     try:
         services.warm_pool_drain()
-        with running_stack(env=env) as base_url:
+        with running_stack(env=env, web_processes=default_processes()) as base_url:
             site = SiteClient(base_url)
             site.login(user.get_username(), password)
             progress(f"stack up at {base_url}; docker run baseline x{runs}")
@@ -268,7 +270,7 @@ def bench_sandbox(*, runs: int, warmup: int = 1, echo_samples: int = 5, log_samp
             engine().remove_network(f"sandcloud-{_instance()}-pool")  # ensure_network makes it again when needed
     every = cold_runs + warm_runs
     result = {
-        "runs": runs,
+        "runs": runs, "web_processes": default_processes(),
         "warm_ready_ms": summarize([r.ready_ms for r in warm_runs]),
         "cold_ready_ms": summarize([r.ready_ms for r in cold_runs]),
         "echo_rtt_ms": summarize([s for r in every for s in r.echo_ms]),

@@ -47,7 +47,7 @@ def test_the_number_of_processes_comes_from_the_setting_or_the_cores(monkeypatch
     monkeypatch.setenv("SANDCLOUD_WEB_PROCESSES", "3")
     assert webserver.default_processes() == 3
     monkeypatch.delenv("SANDCLOUD_WEB_PROCESSES")
-    assert webserver.default_processes() == max(1, min(os.cpu_count(), 4))
+    assert webserver.default_processes() == max(1, min(os.cpu_count() - 1, 4))
     monkeypatch.setenv("SANDCLOUD_WEB_PROCESSES", "two")
     with pytest.raises(ValueError, match="whole number"):
         webserver.default_processes()
