@@ -1,6 +1,7 @@
 """Starts Sandcloud's web server, AWS edge listener and Celery worker as child processes, for benchmarks and tests."""
 from __future__ import annotations
 
+import http.client
 import os
 import random
 import signal
@@ -35,6 +36,25 @@ def _wait_for_port(port: int, process: subprocess.Popen, timeout: float, *, host
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"the web server did not listen on port {port} within {timeout:.0f} s")
+
+
+def _wait_for_http(port: int, process: subprocess.Popen, timeout: float) -> None:
+    """Until the server answers an HTTP request. config/webserver.py's parent listens before its daphne processes have
+    loaded the site, so a connection alone proves nothing (it waits in the kernel's backlog)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the web server exited early with code {process.returncode}")
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=max(0.5, deadline - time.monotonic()))
+        try:
+            connection.request("HEAD", "/")
+            connection.getresponse()
+            return
+        except OSError:
+            time.sleep(0.1)
+        finally:
+            connection.close()
+    raise RuntimeError(f"the web server did not answer on port {port} within {timeout:.0f} s")
 
 
 def _wait_for_worker(process: subprocess.Popen, name: str, timeout: float) -> None:
@@ -153,7 +173,10 @@ def running_stack(*, env: dict[str, str] | None = None, worker: bool = True, log
                                    start_new_session=True)
         if worker:
             workers.append(worker_start(env=env, log_dir=log_dir))
-        _wait_for_port(port, web, timeout=30)
+        if web_processes is None:
+            _wait_for_port(port, web, timeout=30)
+        else:
+            _wait_for_http(port, web, timeout=60)
         yield f"http://127.0.0.1:{port}"
     finally:
         if web is not None and web.poll() is None:
