@@ -132,7 +132,7 @@ def test_a_learner_answers_a_lab_step_in_the_editor_and_leaves_it_by_keyboard(st
             # A file the terminal makes shows up in the tree a moment after Enter; a binary one opens as such.
             terminal_type(page, ["head -c 100 /dev/urandom > ~/bin.dat"], done_marker="typed-binary")
             binary = editor.get_by_role("treeitem", name="bin.dat")
-            expect(binary).to_be_visible(timeout=10_000)
+            expect(binary).to_be_visible()  # the refresh is itself a `docker exec`: see patient_expectations
             binary.click()
             expect(editor.get_by_role("tabpanel")).to_contain_text("Binary file, not editable")
             with page.expect_download() as download:
