@@ -270,7 +270,10 @@ function editorStart(root) {
   }
 
   // One message at a time near the editor, read out by screen readers; the server's sentence is shown as it is.
+  let messagesShown = 0;
+
   function messageShow(text, { level = "danger", actions = [] } = {}) {
+    messagesShown += 1;
     const box = document.createElement("div");
     box.className = `alert alert-${level} sc-editor-alert`;
     const words = document.createElement("span");
@@ -294,8 +297,15 @@ function editorStart(root) {
     messageBox.replaceChildren(box);
   }
 
-  function messageClear() {
+  // Clears the message. With `since` (messageMark() taken when an operation began), only a message shown before then:
+  // one about something the learner did meanwhile (a second upload refused while the first was finishing) stays.
+  function messageClear(since = null) {
+    if (since !== null && since !== messagesShown) return;
     messageBox.replaceChildren();
+  }
+
+  function messageMark() {
+    return messagesShown;
   }
 
   function report(error) {
@@ -838,6 +848,7 @@ function editorStart(root) {
   // --- reading and writing files -------------------------------------------------------------------------------
 
   async function fileSave(tab, { force = false } = {}) {
+    const mark = messageMark();
     if (readOnly || !tab || !tab.view || tab.saving) return;
     const doc = tab.view.state.doc;
     tab.saving = true;
@@ -851,7 +862,7 @@ function editorStart(root) {
       tab.missing = false;
       tab.note.hidden = true;
       tabDirtyUpdate(tab);
-      messageClear();
+      messageClear(mark);
       flash(`Saved ${homePath(tab.path)}`);
       languageApply(tab);
       if (created || folders.has(parentOf(tab.path))) folderRefreshQuietly(parentOf(tab.path));
@@ -939,6 +950,7 @@ function editorStart(root) {
   // --- new, rename, delete, upload -----------------------------------------------------------------------------
 
   async function entryCreate(kind) {
+    const mark = messageMark();
     const dir = selectedFolder();
     const noun = kind === "dir" ? "folder" : "file";
     const typed = await ask({ title: `New ${noun}`, label: `Name of the new ${noun}, in ${homePath(dir)}`, ok: "Create" });
@@ -946,7 +958,7 @@ function editorStart(root) {
     const path = pathFromInput(dir, typed);
     try {
       const data = await inProgress(`Creating ${homePath(path)}…`, files.call("POST", "create", { json: { path, kind } }));
-      messageClear();
+      messageClear(mark);
       await treeReveal(data.path || path);
       if (kind === "file") {
         const tab = tabFor(data.path || path) || await tabCreate({ path: data.path || path, content: "", mtime: data.mtime });
@@ -958,6 +970,7 @@ function editorStart(root) {
   }
 
   async function entryRename() {
+    const mark = messageMark();
     const path = selected.path;
     if (!path) return;
     const name = baseName(path);
@@ -971,7 +984,7 @@ function editorStart(root) {
     try {
       const data = await inProgress(`Renaming ${name}…`, files.call("POST", "rename", { json: { path, to } }));
       const renamed = data.path || to;
-      messageClear();
+      messageClear(mark);
       tabs.filter((tab) => within(tab.path, path)).forEach(function (tab) {
         tab.path = renamed + tab.path.slice(path.length);
         tabLabel(tab);
@@ -995,6 +1008,7 @@ function editorStart(root) {
   }
 
   async function entryDelete() {
+    const mark = messageMark();
     const { path, kind } = selected;
     if (!path) return;
     const yes = await ask({
@@ -1005,7 +1019,7 @@ function editorStart(root) {
     if (!yes) return;
     try {
       await inProgress(`Deleting ${baseName(path)}…`, files.call("POST", "delete", { json: { path } }));
-      messageClear();
+      messageClear(mark);
       tabs.filter((tab) => within(tab.path, path)).forEach((tab) => tabClose(tab, { ask: false }));
       Array.from(expanded).filter((dir) => dir && within(dir, path)).forEach((dir) => expanded.delete(dir));
       Array.from(folders.keys()).filter((dir) => dir && within(dir, path)).forEach((dir) => folders.delete(dir));
@@ -1020,6 +1034,7 @@ function editorStart(root) {
   }
 
   async function fileUpload(file) {
+    const mark = messageMark();
     const dir = selectedFolder();
     const path = joinPath(dir, file.name);
     if (file.size > MAX_UPLOAD_BYTES) {
@@ -1047,7 +1062,7 @@ function editorStart(root) {
         if (!yes) return;
         data = await send(true);
       }
-      messageClear();
+      messageClear(mark);
       flash(`Uploaded ${homePath(data.path || path)}`);
       await treeReveal(data.path || path);
       const tab = tabFor(data.path || path);
