@@ -173,10 +173,7 @@ def running_stack(*, env: dict[str, str] | None = None, worker: bool = True, log
                                    start_new_session=True)
         if worker:
             workers.append(worker_start(env=env, log_dir=log_dir))
-        if web_processes is None:
-            _wait_for_port(port, web, timeout=30)
-        else:
-            _wait_for_http(port, web, timeout=60)
+        _wait_for_http(port, web, timeout=60)
         yield f"http://127.0.0.1:{port}"
     finally:
         if web is not None and web.poll() is None:

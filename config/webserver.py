@@ -21,7 +21,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 APPLICATION = "config.asgi:application"
@@ -69,7 +69,6 @@ class Child:
     started_at: float = 0.0
     quick_failures: int = 0
     start_after: float = 0.0
-    log: list[str] = field(default_factory=list)
 
     def tend(self, now: float) -> None:
         """Starts the child if it is due, and notices when it has exited."""
@@ -92,12 +91,12 @@ class Child:
         return self.quick_failures >= GIVE_UP_AFTER
 
 
-def daphne_command(listener_fd: int, application: str = APPLICATION) -> list[str]:
+def daphne_command(listener_fd: int) -> list[str]:
     daphne = Path(sys.executable).parent / "daphne"
-    return [str(daphne) if daphne.exists() else "daphne", "--fd", str(listener_fd), application]
+    return [str(daphne) if daphne.exists() else "daphne", "--fd", str(listener_fd), APPLICATION]
 
 
-def serve(*, host: str, port: int, processes: int, application: str = APPLICATION) -> int:
+def serve(*, host: str, port: int, processes: int) -> int:
     """Runs until SIGTERM or SIGINT (returns 0), or until a child keeps failing at once (returns 1)."""
     if not 1 <= processes <= MAX_PROCESSES:
         _say(f"--processes must be between 1 and {MAX_PROCESSES} (SANDCLOUD_WEB_PROCESSES), not {processes}")
@@ -112,7 +111,7 @@ def serve(*, host: str, port: int, processes: int, application: str = APPLICATIO
     stopping: list[int] = []
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda received, frame: stopping.append(received))
-    children = [Child(number, daphne_command(listener.fileno(), application), listener.fileno())
+    children = [Child(number, daphne_command(listener.fileno()), listener.fileno())
                 for number in range(1, processes + 1)]
     _say(f"serving http://{host}:{port}/ with {processes} daphne process{'es' if processes > 1 else ''}")
     code = 0
@@ -157,14 +156,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, default=None,
                         help="daphne processes (default SANDCLOUD_WEB_PROCESSES, else one per core beyond the first, "
                              "at most 4)")
-    parser.add_argument("--application", default=APPLICATION)
     args = parser.parse_args(argv)
     try:
         processes = default_processes() if args.processes is None else args.processes
     except ValueError as error:
         _say(str(error))
         return 2
-    return serve(host=args.host, port=args.port, processes=processes, application=args.application)
+    return serve(host=args.host, port=args.port, processes=processes)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import platform
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.db import connections
@@ -108,3 +109,36 @@ def daemons_rss() -> int:
         except OSError:
             continue
     return total
+
+
+@dataclass(frozen=True)
+class ProcessCpu:
+    pid: int
+    name: str
+    parent: int
+    seconds: float  # user + system CPU used so far
+
+
+def processes_cpu() -> dict[int, ProcessCpu]:
+    """Every process's name, parent and CPU seconds so far, from /proc/<pid>/stat (one read each)."""
+    tick, found = os.sysconf("SC_CLK_TCK"), {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # exited meanwhile
+        fields = stat[stat.rindex(")") + 2:].split()
+        found[int(entry.name)] = ProcessCpu(pid=int(entry.name), name=stat[stat.index("(") + 1:stat.rindex(")")],
+                                            parent=int(fields[1]), seconds=(int(fields[11]) + int(fields[12])) / tick)
+    return found
+
+
+def machine_cpu_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of all cores since boot, from /proc/stat."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    total = sum(fields[:8])  # guest time is counted in user already
+    idle = fields[3] + fields[4]  # idle + iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return (total - idle) / tick, total / tick

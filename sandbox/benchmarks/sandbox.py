@@ -218,6 +218,7 @@ def bench_sandbox(*, runs: int, warmup: int = 1, echo_samples: int = 5, log_samp
     from config.processes import running_stack
     from config.webserver import default_processes
 
+    web_processes = default_processes()
     settings.SANDCLOUD["MAX_PER_LEARNER"] = per_learner
     settings.SANDCLOUD["WARM_POOL_SIZE"] = pool_size
     # The pool holds exactly pool_size: demand sizing (sandbox/pools) would grow it after the cold runs.
@@ -234,7 +235,7 @@ def bench_sandbox(*, runs: int, warmup: int = 1, echo_samples: int = 5, log_samp
     loop = asyncio.new_event_loop()
     try:
         services.warm_pool_drain()
-        with running_stack(env=env, web_processes=default_processes()) as base_url:
+        with running_stack(env=env, web_processes=web_processes) as base_url:
             site = SiteClient(base_url)
             site.login(user.get_username(), password)
             progress(f"stack up at {base_url}; docker run baseline x{runs}")
@@ -270,7 +271,7 @@ def bench_sandbox(*, runs: int, warmup: int = 1, echo_samples: int = 5, log_samp
             engine().remove_network(f"sandcloud-{_instance()}-pool")  # ensure_network makes it again when needed
     every = cold_runs + warm_runs
     result = {
-        "runs": runs, "web_processes": default_processes(),
+        "runs": runs, "web_processes": web_processes,
         "warm_ready_ms": summarize([r.ready_ms for r in warm_runs]),
         "cold_ready_ms": summarize([r.ready_ms for r in cold_runs]),
         "echo_rtt_ms": summarize([s for r in every for s in r.echo_ms]),

@@ -24,7 +24,7 @@ from labs.models import Lab
 from labs.services import lab_environment, labs_load
 
 from ..benchmarks import BenchError
-from ..benchmarks.host import machine_facts
+from ..benchmarks.host import ProcessCpu, machine_cpu_seconds, machine_facts, processes_cpu
 from ..benchmarks.results import summarize
 from ..benchmarks.sandbox import (PromptBuffer, _is_running_message, _phase_medians, _server_phases, _wait_attached,
                                   bench_user, stop_all)
@@ -160,56 +160,27 @@ async def _learner(site: SiteClient, slug: str, barrier: threading.Barrier, exec
     return press
 
 
-def _children_cpu_seconds() -> dict[str, float]:
+def _children_cpu_seconds(processes: dict[int, ProcessCpu]) -> dict[str, float]:
     """CPU seconds used so far by this process's children and their own (daphne; the Celery worker and its pool),
     summed per child program."""
-    tick, me, seen = os.sysconf("SC_CLK_TCK"), os.getpid(), {}
-    for entry in Path("/proc").iterdir():
-        try:
-            stat = (entry / "stat").read_text() if entry.name.isdigit() else ""
-        except OSError:
-            continue
-        if stat:
-            fields = stat[stat.rindex(")") + 2:].split()
-            seen[int(entry.name)] = (stat[stat.index("(") + 1:stat.rindex(")")], int(fields[1]),
-                                     (int(fields[11]) + int(fields[12])) / tick)
-    totals: dict[str, float] = {}
-    for pid, (_, parent, cpu) in seen.items():
-        while parent != me and parent in seen:
-            pid, parent = parent, seen[parent][1]
+    me, totals = os.getpid(), {}
+    for process in processes.values():
+        top, parent = process.pid, process.parent
+        while parent != me and parent in processes:
+            top, parent = parent, processes[parent].parent
         if parent == me:
-            name = "daphne" if _is_webserver(pid) else seen[pid][0]  # its children are the daphne processes
-            totals[name] = totals.get(name, 0.0) + cpu
+            name = "daphne" if _is_webserver(top) else processes[top].name  # its children are the daphne processes
+            totals[name] = totals.get(name, 0.0) + process.seconds
     return totals
 
 
+# dockerd, containerd and the shims start the execs (terminal attaches, setups) and swap the networks. An exited
+# process is not counted (a short-lived runc is missed): the machine's busy share covers it.
 ENGINE_PROGRAMS = ("dockerd", "containerd", "containerd-shim", "containerd-shim-runc-v2", "runc", "docker-proxy")
 
 
-def _programs_cpu_seconds(programs: tuple[str, ...]) -> dict[int, float]:
-    """CPU seconds used so far by every process whose name is one of `programs`, by pid (exited ones are not counted,
-    so a short-lived runc is missed: the machine's busy share below covers it)."""
-    tick, found = os.sysconf("SC_CLK_TCK"), {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if stat[stat.index("(") + 1:stat.rindex(")")] in programs:
-            fields = stat[stat.rindex(")") + 2:].split()
-            found[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
-    return found
-
-
-def _machine_cpu_seconds() -> tuple[float, float]:
-    """(busy, total) CPU seconds of all cores since boot, from /proc/stat."""
-    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    total = sum(fields[:8])  # guest time is counted in user already
-    idle = fields[3] + fields[4]  # idle + iowait
-    tick = os.sysconf("SC_CLK_TCK")
-    return (total - idle) / tick, total / tick
+def _engine_cpu_seconds(processes: dict[int, ProcessCpu]) -> dict[int, float]:
+    return {pid: process.seconds for pid, process in processes.items() if process.name in ENGINE_PROGRAMS}
 
 
 def _is_webserver(pid: int) -> bool:
@@ -224,22 +195,23 @@ def _herd(loop: asyncio.AbstractEventLoop, sites: list[SiteClient], slug: str) -
     the presses and what the host did meanwhile: other work on it (a busy CI machine) slows every phase, and the CPU
     seconds the web server and the worker spent show which of them the herd waited for."""
     barrier = threading.Barrier(len(sites))
-    load, cpu, own, began = os.getloadavg()[0], _children_cpu_seconds(), time.process_time(), time.perf_counter()
-    engine_cpu, machine = _programs_cpu_seconds(ENGINE_PROGRAMS), _machine_cpu_seconds()
+    before = processes_cpu()
+    load, cpu, engine_cpu = os.getloadavg()[0], _children_cpu_seconds(before), _engine_cpu_seconds(before)
+    own, machine, began = time.process_time(), machine_cpu_seconds(), time.perf_counter()
     with ThreadPoolExecutor(max_workers=len(sites), thread_name_prefix="learner") as executor:
         async def everyone() -> list[Press]:
             return await asyncio.gather(*(_learner(site, slug, barrier, executor) for site in sites))
 
         presses = loop.run_until_complete(everyone())
     # The learners' side runs on the same cores here, unlike a class's browsers: its CPU is counted too.
+    after = processes_cpu()
     host = {"load_1min_before": round(load, 2), "seconds": round(time.perf_counter() - began, 1),
             **{f"cpu_seconds_{name}": round(spent - cpu.get(name, 0.0), 1)
-               for name, spent in _children_cpu_seconds().items()},
+               for name, spent in _children_cpu_seconds(after).items()},
             "cpu_seconds_bench_client": round(time.process_time() - own, 1),
-            # dockerd, containerd and the shims start the execs (terminal attaches, setups) and swap the networks.
             "cpu_seconds_docker": round(sum(spent - engine_cpu.get(pid, 0.0)
-                                            for pid, spent in _programs_cpu_seconds(ENGINE_PROGRAMS).items()), 1)}
-    busy, total = (after - before for after, before in zip(_machine_cpu_seconds(), machine))
+                                            for pid, spent in _engine_cpu_seconds(after).items()), 1)}
+    busy, total = (now - then for now, then in zip(machine_cpu_seconds(), machine))
     host["machine_busy_percent"] = round(100 * busy / total) if total else None
     warm = dict(Sandbox.objects.filter(pk__in=[p.sandbox_id for p in presses if p.sandbox_id])
                 .values_list("pk", "from_warm_pool"))
@@ -329,9 +301,8 @@ def bench_herd(*, learners: int, lab: str = "resource-limits", lead_seconds: flo
     """`learners` accounts in one cohort press Start on `lab` at once through `make run`'s web server (config/webserver.py,
     `web_processes` daphne processes, default as `make run`) + a real Celery worker: first with the pools drained,
     then with a class session scheduled `lead_seconds` ahead and its pool filled."""
-    from config.webserver import default_processes
-
     from config.processes import running_stack
+    from config.webserver import default_processes
 
     if learners < 1:
         raise BenchError("a herd needs at least one learner")

@@ -112,3 +112,20 @@ def _gone(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def test_the_server_stops_with_an_error_when_a_process_keeps_failing_at_once(monkeypatch, capsys):
+    # A child that cannot start (here it exits at once, as daphne does on a broken setting) with no pause between tries.
+    monkeypatch.setattr(webserver, "daphne_command", lambda fd: [sys.executable, "-c", "raise SystemExit(3)"])
+    monkeypatch.setattr(webserver, "restart_pause", lambda failures: 0.0)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    began = time.monotonic()
+    assert webserver.serve(host="127.0.0.1", port=port, processes=2) == 1
+    assert time.monotonic() - began < 30
+    said = capsys.readouterr().err
+    assert said.count("exited with code 3") >= webserver.GIVE_UP_AFTER
+    assert f"failed {webserver.GIVE_UP_AFTER} times in a row" in said
+    with socket.create_server(("127.0.0.1", port)):
+        pass  # the port is free again

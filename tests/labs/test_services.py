@@ -61,6 +61,17 @@ def test_starting_a_started_lab_returns_its_sandbox(lab_sandboxes, learner, prac
     assert Sandbox.objects.filter(owner=learner, lab_slug="practice", state__in=ACTIVE).count() == 1
 
 
+def test_a_labs_time_limit_is_its_sandboxs_lifetime(lab_sandboxes, learner, practice_lab, settings):
+    from datetime import timedelta
+
+    practice_lab.environment = {**practice_lab.environment, "time_limit_minutes": 45}
+    practice_lab.save(update_fields=["environment"])
+    sandbox = lab_start(user=learner, lab=practice_lab)
+    sandbox.refresh_from_db()
+    assert sandbox.expires_at - sandbox.created_at == timedelta(minutes=45)
+    assert settings.SANDCLOUD["TTL_MINUTES"] != 45  # not the platform's default by chance
+
+
 def test_a_reset_replaces_the_lab_sandbox_with_a_fresh_one(lab_sandboxes, learner, practice_lab):
     old = lab_start(user=learner, lab=practice_lab)
 

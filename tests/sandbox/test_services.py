@@ -341,6 +341,26 @@ def test_the_reaper_attaches_a_claimed_warm_container_whose_attach_was_lost(star
     assert services.sandbox_reap()["attached"] == 0
 
 
+def test_a_claim_waiting_for_its_attach_cannot_reach_the_pools_other_containers(start_sandbox, learner, monkeypatch):
+    from sandbox import tasks
+
+    # Given a claimed container still on the holding network (its attach waits WARM_FOLLOW_UP_SECONDS), and another
+    # pooled container there listening on a port.
+    monkeypatch.setitem(settings.SANDCLOUD, "WARM_POOL_SIZE", 2)
+    assert services.warm_pool_fill() == 2
+    monkeypatch.setattr(tasks.sandbox_attach_task, "apply_async", lambda *args, **kwargs: None)
+    sandbox = start_sandbox(learner)
+    assert sandbox.from_warm_pool
+    pooled = engine().client.containers.get(WarmContainer.objects.first().container_id)  # (a refill may add more)
+    address = next(iter(pooled.attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
+    pooled.exec_run(["python3", "-m", "http.server", "8000"], detach=True)
+    knock = f"timeout 2 bash -c 'echo > /dev/tcp/{address}/8000' && echo reached || echo blocked"
+    up = f"for i in $(seq 50); do ({knock}) | grep -q reached && echo up && exit; sleep 0.1; done; echo down"
+    assert pooled.exec_run(["bash", "-c", up]).output.decode().strip() == "up"  # it does listen
+    # When the learner's container knocks, nothing answers.
+    assert run_in(sandbox, knock)[1].strip() == "blocked"
+
+
 def test_an_attach_that_loses_the_race_with_the_learners_stop_ends_quietly(start_sandbox, learner, other_learner,
                                                                            monkeypatch):
     from sandbox import tasks
