@@ -354,7 +354,7 @@ def test_a_claim_waiting_for_its_attach_cannot_reach_the_pools_other_containers(
     pooled = engine().client.containers.get(WarmContainer.objects.first().container_id)  # (a refill may add more)
     address = next(iter(pooled.attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
     pooled.exec_run(["python3", "-m", "http.server", "8000"], detach=True)
-    knock = f"timeout 2 bash -c 'echo > /dev/tcp/{address}/8000' && echo reached || echo blocked"
+    knock = f"timeout 2 bash -c 'echo > /dev/tcp/{address}/8000' 2>/dev/null && echo reached || echo blocked"
     up = f"for i in $(seq 50); do ({knock}) | grep -q reached && echo up && exit; sleep 0.1; done; echo down"
     assert pooled.exec_run(["bash", "-c", up]).output.decode().strip() == "up"  # it does listen
     # When the learner's container knocks, nothing answers.
